@@ -7,6 +7,18 @@ from rlcredit.gridworld.registry import builtin_envs, make, make_vec, register_a
 from rlcredit.gridworld.vector import GridVectorEnv
 
 __all__ = [
-    "ACTIONS", "GridVectorEnv", "GridWorldEnv", "Layout", "MapError", "MapSpec", "builtin_envs",
-    "compile_layout", "load_map", "make", "make_vec", "parse_map", "register_all", "step",
+    "ACTIONS",
+    "GridVectorEnv",
+    "GridWorldEnv",
+    "Layout",
+    "MapError",
+    "MapSpec",
+    "builtin_envs",
+    "compile_layout",
+    "load_map",
+    "make",
+    "make_vec",
+    "parse_map",
+    "register_all",
+    "step",
 ]

@@ -97,8 +97,14 @@ class Layout:
         P.sum_duplicates()
         R = self.step_reward @ probs.T  # R[s, a] = sum_b p(b|a) r(s, b)
         terminal = self.terminal | self.wall
-        return TabularMDP(P, R, gamma=self.gamma if gamma is None else gamma, terminal=terminal,
-                          initial=self.start, horizon=self.time_limit if horizon == -1 else horizon)
+        return TabularMDP(
+            P,
+            R,
+            gamma=self.gamma if gamma is None else gamma,
+            terminal=terminal,
+            initial=self.start,
+            horizon=self.time_limit if horizon == -1 else horizon,
+        )
 
 
 def step(layout: Layout, state, action, noise=None):
@@ -132,8 +138,11 @@ def generate_maze(cells: tuple[int, int], rng: np.random.Generator) -> np.ndarra
     wall[2 * rows - 1, 1] = False
     while stack:
         r, c = stack[-1]
-        nbrs = [(r + dr, c + dc) for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1))
-                if 0 <= r + dr < rows and 0 <= c + dc < cols and not seen[r + dr, c + dc]]
+        nbrs = [
+            (r + dr, c + dc)
+            for dr, dc in ((-1, 0), (0, 1), (1, 0), (0, -1))
+            if 0 <= r + dr < rows and 0 <= c + dc < cols and not seen[r + dr, c + dc]
+        ]
         if not nbrs:
             stack.pop()
             continue
@@ -174,11 +183,13 @@ def compile_layout(spec: MapSpec, rng: np.random.Generator | None = None) -> Lay
         region = np.zeros((H, W), dtype=bool)
         region[1:-1, 1:-1][rs, cs] = True
         free = region & ~wall & (start == 0)
-        for (r, c) in obj:
+        for r, c in obj:
             free[r, c] = False
         cand = np.argwhere(free)
         if len(cand) < ct.count:
-            raise ValueError(f"{spec.source}: region {ct.place!r} has {len(cand)} free cells for {ct.count} {ct.kind!r}")
+            raise ValueError(
+                f"{spec.source}: region {ct.place!r} has {len(cand)} free cells for {ct.count} {ct.kind!r}"
+            )
         for i in rng.choice(len(cand), size=ct.count, replace=False):
             obj[tuple(cand[i])] = ch
     terminal = np.zeros((H, W), dtype=bool)
@@ -212,7 +223,17 @@ def compile_layout(spec: MapSpec, rng: np.random.Generator | None = None) -> Lay
     event = np.where(entered, kind_f[target], -1).astype(np.int8)
     move = np.where(respawn.reshape(-1)[target], int(np.argmax(start)), target).astype(np.int32)
     return Layout(
-        shape=(H, W), wall=wall_f, kind=kind_f, kinds=kinds, move=move, step_reward=step_reward, event=event,
-        terminal=term_f, intended=intended.reshape(-1), start=start, slip=spec.slip, gamma=spec.gamma,
+        shape=(H, W),
+        wall=wall_f,
+        kind=kind_f,
+        kinds=kinds,
+        move=move,
+        step_reward=step_reward,
+        event=event,
+        terminal=term_f,
+        intended=intended.reshape(-1),
+        start=start,
+        slip=spec.slip,
+        gamma=spec.gamma,
         time_limit=spec.time_limit,
     )

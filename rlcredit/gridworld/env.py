@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -23,8 +23,14 @@ class LayoutSource:
     seeds ``0 .. num_layouts - 1`` (a fixed training set of mazes, as in Procgen's ``num_levels``).
     """
 
-    def __init__(self, spec: MapSpec, *, layout_seed: int | None = None, num_layouts: int | None = None,
-                 cache_size: int = 4096):
+    def __init__(
+        self,
+        spec: MapSpec,
+        *,
+        layout_seed: int | None = None,
+        num_layouts: int | None = None,
+        cache_size: int = 4096,
+    ):
         if num_layouts is not None and num_layouts < 1:
             raise ValueError(f"num_layouts must be positive, got {num_layouts}")
         self.spec = spec
@@ -81,16 +87,31 @@ class GridWorldEnv(gym.Env):
     objective was reached this step) and ``layout_seed``.
     """
 
-    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8}
 
-    def __init__(self, spec: MapSpec | str | Path, obs: str = "index", render_mode: str | None = None, *,
-                 variant: str | None = None, time_limit: int | None = None, slip: float | None = None,
-                 gamma: float | None = None, step_cost: float | None = None, layout_seed: int | None = None,
-                 num_layouts: int | None = None, tile_size: int = 16):
-        self.map = resolve_spec(spec, variant, time_limit=time_limit, slip=slip, gamma=gamma, step_cost=step_cost)
+    def __init__(
+        self,
+        spec: MapSpec | str | Path,
+        obs: str = "index",
+        render_mode: str | None = None,
+        *,
+        variant: str | None = None,
+        time_limit: int | None = None,
+        slip: float | None = None,
+        gamma: float | None = None,
+        step_cost: float | None = None,
+        layout_seed: int | None = None,
+        num_layouts: int | None = None,
+        tile_size: int = 16,
+    ):
+        self.map = resolve_spec(
+            spec, variant, time_limit=time_limit, slip=slip, gamma=gamma, step_cost=step_cost
+        )
         self.obs_mode = observe.check_obs_mode(obs)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}")
+            raise ValueError(
+                f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}"
+            )
         self.render_mode = render_mode
         self.tile_size = tile_size
         self.layouts = LayoutSource(self.map, layout_seed=layout_seed, num_layouts=num_layouts)
@@ -107,7 +128,12 @@ class GridWorldEnv(gym.Env):
         self.layout_seed, self.layout = self.layouts.draw(self.np_random)
         self._state = int(sample_start(self.layout, self.np_random))
         self._t = 0
-        return self._obs(), {"state": self._state, "event": None, "intended": False, "layout_seed": self.layout_seed}
+        return self._obs(), {
+            "state": self._state,
+            "event": None,
+            "intended": False,
+            "layout_seed": self.layout_seed,
+        }
 
     def step(self, action):
         if not self.action_space.contains(action):
@@ -119,8 +145,12 @@ class GridWorldEnv(gym.Env):
         terminated = bool(terminated)
         truncated = (not terminated) and self._t >= self.map.time_limit
         ev = self.layout.kinds[event] if event >= 0 else None
-        info = {"state": self._state, "event": ev, "intended": bool(event >= 0 and self.layout.intended[self._state]),
-                "layout_seed": self.layout_seed}
+        info = {
+            "state": self._state,
+            "event": ev,
+            "intended": bool(event >= 0 and self.layout.intended[self._state]),
+            "layout_seed": self.layout_seed,
+        }
         return self._obs(), float(reward), terminated, truncated, info
 
     def render(self):

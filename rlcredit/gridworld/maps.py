@@ -48,7 +48,16 @@ from typing import Any
 
 WALL, FLOOR, START = "#", ".", "S"
 _TOP_KEYS = {
-    "name", "description", "purpose", "gamma", "time_limit", "slip", "step_cost", "map", "legend", "maze",
+    "name",
+    "description",
+    "purpose",
+    "gamma",
+    "time_limit",
+    "slip",
+    "step_cost",
+    "map",
+    "legend",
+    "maze",
     "variants",
 }
 _LEGEND_KEYS = {"kind", "reward", "terminal", "intended", "respawn", "place", "count", "weight"}
@@ -119,7 +128,9 @@ class MapSpec:
         data = {k: v for k, v in overrides.items() if v is not None}
         bad = set(data) - {"time_limit", "slip", "gamma", "step_cost"}
         if bad:
-            raise MapError(f"{self.source}: cannot override {sorted(bad)}; allowed: gamma, slip, step_cost, time_limit")
+            raise MapError(
+                f"{self.source}: cannot override {sorted(bad)}; allowed: gamma, slip, step_cost, time_limit"
+            )
         merged = {**self.__dict__, **data}
         spec = MapSpec(**merged)
         _check_scalars(spec.__dict__, spec.source, _LineFinder(""))
@@ -212,7 +223,11 @@ def _build(data: dict[str, Any], source: str, finder: _LineFinder, variants: dic
         key = sorted(unknown)[0]
         line, col = finder.key(key)
         raise _err(source, line, col, f"unknown key '{key}'; expected one of: {', '.join(sorted(_TOP_KEYS))}")
-    if "name" not in data or not isinstance(data["name"], str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", data["name"]):
+    if (
+        "name" not in data
+        or not isinstance(data["name"], str)
+        or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", data["name"])
+    ):
         line, col = finder.key("name")
         raise _err(source, line, col, "expected 'name', an identifier such as \"ButtonRoom\"")
     data.setdefault("description", "")
@@ -230,19 +245,43 @@ def _build(data: dict[str, Any], source: str, finder: _LineFinder, variants: dic
     for ch, entry in legend_raw.items():
         line, col = finder.key(ch if re.fullmatch(r"[A-Za-z0-9_]+", ch) else f'"{ch}"')
         if len(ch) != 1 or ch in (WALL, FLOOR) or ch.isspace():
-            raise _err(source, line, col, f"legend key {ch!r} must be one character other than '#', '.' and space")
+            raise _err(
+                source, line, col, f"legend key {ch!r} must be one character other than '#', '.' and space"
+            )
         if not isinstance(entry, dict):
-            raise _err(source, line, col, f"legend entry {ch!r} must be a table like {{ kind = \"goal\", reward = 1.0 }}")
+            raise _err(
+                source,
+                line,
+                col,
+                f'legend entry {ch!r} must be a table like {{ kind = "goal", reward = 1.0 }}',
+            )
         bad = set(entry) - _LEGEND_KEYS
         if bad:
-            raise _err(source, line, col, f"legend entry {ch!r}: unknown field '{sorted(bad)[0]}'; expected {', '.join(sorted(_LEGEND_KEYS))}")
+            raise _err(
+                source,
+                line,
+                col,
+                f"legend entry {ch!r}: unknown field '{sorted(bad)[0]}'; expected {', '.join(sorted(_LEGEND_KEYS))}",
+            )
         kind = entry.get("kind")
         if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", kind) or kind in _RESERVED_KINDS:
-            raise _err(source, line, col, f"legend entry {ch!r}: 'kind' must be a lowercase name other than wall/floor/agent, got {kind!r}")
-        types = {"reward": (int, float), "terminal": bool, "intended": bool, "respawn": bool, "place": str,
-                 "count": int, "weight": (int, float)}
+            raise _err(
+                source,
+                line,
+                col,
+                f"legend entry {ch!r}: 'kind' must be a lowercase name other than wall/floor/agent, got {kind!r}",
+            )
+        types = {
+            "reward": (int, float),
+            "terminal": bool,
+            "intended": bool,
+            "respawn": bool,
+            "place": str,
+            "count": int,
+            "weight": (int, float),
+        }
         for k, t in types.items():
-            if k in entry and (not isinstance(entry[k], t) or (t != bool and isinstance(entry[k], bool))):
+            if k in entry and (not isinstance(entry[k], t) or (t is not bool and isinstance(entry[k], bool))):
                 tname = t.__name__ if isinstance(t, type) else "number"
                 raise _err(source, line, col, f"legend entry {ch!r}: '{k}' must be {tname}, got {entry[k]!r}")
         ct = CellType(char=ch, **{k: entry[k] for k in entry})
@@ -265,23 +304,40 @@ def _build(data: dict[str, Any], source: str, finder: _LineFinder, variants: dic
     if maze is not None:
         line, col = finder.key("maze")
         cells = maze.get("cells") if isinstance(maze, dict) else None
-        if (not isinstance(cells, list) or len(cells) != 2 or not all(isinstance(c, int) and c >= 2 for c in cells)
-                or set(maze) - {"cells"}):
+        if (
+            not isinstance(cells, list)
+            or len(cells) != 2
+            or not all(isinstance(c, int) and c >= 2 for c in cells)
+            or set(maze) - {"cells"}
+        ):
             raise _err(source, line, col, "expected [maze] with cells = [rows, cols], each >= 2")
         if "map" in data:
             raise _err(source, line, col, "give either 'map' or [maze], not both")
         for ct in legend.values():
             if ct.kind != "start" and not ct.place:
-                raise _err(source, line, col, f"in a maze every object needs 'place' (legend entry {ct.char!r})")
+                raise _err(
+                    source, line, col, f"in a maze every object needs 'place' (legend entry {ct.char!r})"
+                )
         maze = (cells[0], cells[1])
     else:
         if "map" not in data or not isinstance(data["map"], str):
-            raise _err(source, 1, 1, "expected 'map', a multi-line string with the ASCII grid (or a [maze] table)")
+            raise _err(
+                source, 1, 1, "expected 'map', a multi-line string with the ASCII grid (or a [maze] table)"
+            )
         rows = _parse_rows(data["map"], legend, source, finder)
     return MapSpec(
-        name=data["name"], description=data["description"], purpose=data["purpose"], gamma=float(data["gamma"]),
-        time_limit=data["time_limit"], slip=float(data["slip"]), step_cost=float(data["step_cost"]), rows=rows,
-        legend=legend, maze=maze, source=source, variants=variants,
+        name=data["name"],
+        description=data["description"],
+        purpose=data["purpose"],
+        gamma=float(data["gamma"]),
+        time_limit=data["time_limit"],
+        slip=float(data["slip"]),
+        step_cost=float(data["step_cost"]),
+        rows=rows,
+        legend=legend,
+        maze=maze,
+        source=source,
+        variants=variants,
     )
 
 
@@ -303,13 +359,28 @@ def _parse_rows(text: str, legend: dict[str, CellType], source: str, finder: _Li
     for r, row in enumerate(rows):
         line = first + lead + r
         if len(row) != width:
-            raise _err(source, line, indent + 1, f"map row {r} has width {len(row)}, expected {width} (all rows equally wide)")
+            raise _err(
+                source,
+                line,
+                indent + 1,
+                f"map row {r} has width {len(row)}, expected {width} (all rows equally wide)",
+            )
         for c, ch in enumerate(row):
             if ch not in (WALL, FLOOR) and ch not in legend:
-                raise _err(source, line, indent + c + 1, f"unknown map character {ch!r}; add it to [legend] or use '#', '.', 'S'")
+                raise _err(
+                    source,
+                    line,
+                    indent + c + 1,
+                    f"unknown map character {ch!r}; add it to [legend] or use '#', '.', 'S'",
+                )
             border = r in (0, len(rows) - 1) or c in (0, width - 1)
             if border and ch != WALL:
-                raise _err(source, line, indent + c + 1, f"the map must be enclosed by walls; found {ch!r} on the border")
+                raise _err(
+                    source,
+                    line,
+                    indent + c + 1,
+                    f"the map must be enclosed by walls; found {ch!r} on the border",
+                )
             if ch in legend and legend[ch].kind == "start":
                 starts += 1
     if len(rows) < 3 or width < 3:
@@ -340,5 +411,7 @@ def parse_region(place: str, interior: tuple[int, int]) -> tuple[slice, slice]:
         if r0 > r1 or c0 > c1:
             raise ValueError(f"empty region {place!r}")
         return slice(r0, r1 + 1), slice(c0, c1 + 1)
-    raise ValueError(f"'place' must be \"anywhere\", \"top-right-3x3\" (top/bottom, left/right, KxL) or "
-                     f"\"rows:A-B,cols:C-D\", got {place!r}")
+    raise ValueError(
+        f'\'place\' must be "anywhere", "top-right-3x3" (top/bottom, left/right, KxL) or '
+        f'"rows:A-B,cols:C-D", got {place!r}'
+    )

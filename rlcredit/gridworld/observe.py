@@ -30,7 +30,9 @@ def observation_space(obs: str, shape: tuple[int, int], num_kinds: int) -> space
     if obs == "index":
         return spaces.Discrete(H * W)
     if obs == "coords":
-        return spaces.Box(low=np.zeros(2, np.float32), high=np.array([H - 1, W - 1], np.float32), dtype=np.float32)
+        return spaces.Box(
+            low=np.zeros(2, np.float32), high=np.array([H - 1, W - 1], np.float32), dtype=np.float32
+        )
     return spaces.Box(low=0, high=1, shape=(2 + num_kinds, H, W), dtype=np.uint8)
 
 
@@ -61,9 +63,17 @@ def observation_of(layout: Layout, states: np.ndarray, obs: str) -> np.ndarray:
 
 # colours of the renderer, RGB
 _COLOURS = {
-    "floor": (236, 236, 230), "wall": (60, 64, 72), "agent": (214, 39, 40), "start": (200, 220, 245),
-    "goal": (44, 160, 44), "button": (255, 170, 0), "lava": (120, 30, 30), "cliff": (90, 40, 40),
-    "cheese": (250, 220, 60), "hazard": (150, 50, 50), "reward": (100, 190, 120),
+    "floor": (236, 236, 230),
+    "wall": (60, 64, 72),
+    "agent": (214, 39, 40),
+    "start": (200, 220, 245),
+    "goal": (44, 160, 44),
+    "button": (255, 170, 0),
+    "lava": (120, 30, 30),
+    "cliff": (90, 40, 40),
+    "cheese": (250, 220, 60),
+    "hazard": (150, 50, 50),
+    "reward": (100, 190, 120),
 }
 _PALETTE = [(31, 119, 180), (148, 103, 189), (140, 86, 75), (227, 119, 194), (23, 190, 207), (188, 189, 34)]
 
@@ -76,7 +86,9 @@ def kind_colour(kind: str, index: int) -> tuple[int, int, int]:
 def render_rgb(layout: Layout, state: int | None, tile: int = 16) -> np.ndarray:
     """(H*tile, W*tile, 3) uint8 picture: cells coloured by kind, the agent as a red disc."""
     H, W = layout.shape
-    colours = np.array([kind_colour(k, i) for i, k in enumerate(layout.kinds)] + [_COLOURS["floor"]], np.uint8)
+    colours = np.array(
+        [kind_colour(k, i) for i, k in enumerate(layout.kinds)] + [_COLOURS["floor"]], np.uint8
+    )
     cell = colours[layout.kind.astype(np.int64)]  # -1 picks the floor colour (last row)
     cell[layout.wall] = _COLOURS["wall"]
     cell[(layout.start > 0) & (layout.kind < 0) & ~layout.wall] = _COLOURS["start"]
@@ -87,7 +99,7 @@ def render_rgb(layout: Layout, state: int | None, tile: int = 16) -> np.ndarray:
         r, c = divmod(int(state), W)
         yy, xx = np.mgrid[0:tile, 0:tile]
         disc = (yy - tile / 2 + 0.5) ** 2 + (xx - tile / 2 + 0.5) ** 2 <= (tile * 0.36) ** 2
-        img[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile][disc] = _COLOURS["agent"]
+        img[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile][disc] = _COLOURS["agent"]
     return img
 
 
@@ -106,4 +118,4 @@ def render_ansi(layout: Layout, state: int | None, chars: dict[str, str]) -> str
             out.append("S")
         else:
             out.append(".")
-    return "\n".join("".join(out[r * W:(r + 1) * W]) for r in range(H)) + "\n"
+    return "\n".join("".join(out[r * W : (r + 1) * W]) for r in range(H)) + "\n"

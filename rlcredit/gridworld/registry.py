@@ -55,8 +55,11 @@ def register_all() -> None:
     """Register every built-in gridworld with gymnasium (idempotent)."""
     for env_id, entry in builtin_envs().items():
         if env_id not in gym.registry:
-            gym.register(env_id, entry_point="rlcredit.gridworld.env:GridWorldEnv",
-                         kwargs={"spec": str(entry.path), "variant": entry.variant})
+            gym.register(
+                env_id,
+                entry_point="rlcredit.gridworld.env:GridWorldEnv",
+                kwargs={"spec": str(entry.path), "variant": entry.variant},
+            )
 
 
 def is_map_path(id_or_path: str | Path) -> bool:
@@ -73,15 +76,20 @@ def resolve(id_or_path: str | Path) -> tuple[str | Path, str | None]:
         key = f"{NAMESPACE}/{key}"
     if key not in table:
         known = ", ".join(sorted(table))
-        raise gym.error.Error(f"unknown env id {str(id_or_path)!r}; built-in gridworlds: {known} (or give a map .toml path)")
+        raise gym.error.Error(
+            f"unknown env id {str(id_or_path)!r}; built-in gridworlds: {known} (or give a map .toml path)"
+        )
     entry = table[key]
     return entry.path, entry.variant
 
 
 def make(id_or_path: str | Path, **kwargs: Any) -> gym.Env:
     """A single env from a built-in id (``"rlcredit/ButtonRoom-v0"``), a map file path, or any gymnasium id."""
-    if is_map_path(id_or_path) or str(id_or_path).startswith(f"{NAMESPACE}/") or str(id_or_path) in {
-            e.split("/", 1)[1] for e in builtin_envs()}:
+    if (
+        is_map_path(id_or_path)
+        or str(id_or_path).startswith(f"{NAMESPACE}/")
+        or str(id_or_path) in {e.split("/", 1)[1] for e in builtin_envs()}
+    ):
         from rlcredit.gridworld.env import GridWorldEnv
 
         path, variant = resolve(id_or_path)
@@ -89,7 +97,9 @@ def make(id_or_path: str | Path, **kwargs: Any) -> gym.Env:
     return gym.make(str(id_or_path), **kwargs)
 
 
-def make_vec(id_or_path: str | Path, num_envs: int = 1, seed: int | None = None, obs: str = "index", **kwargs: Any):
+def make_vec(
+    id_or_path: str | Path, num_envs: int = 1, seed: int | None = None, obs: str = "index", **kwargs: Any
+):
     """A batched :class:`~rlcredit.gridworld.vector.GridVectorEnv` for a built-in id or map file path."""
     from rlcredit.gridworld.vector import GridVectorEnv
 

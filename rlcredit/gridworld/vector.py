@@ -14,7 +14,7 @@ mask ``_episode`` (the convention of gymnasium's ``RecordEpisodeStatistics``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -30,15 +30,30 @@ from rlcredit.mdp import TabularMDP
 class GridVectorEnv(VectorEnv):
     """``num_envs`` copies of a gridworld stepped together with array operations (see module docstring)."""
 
-    metadata = {"render_modes": ["rgb_array", "ansi"], "autoreset_mode": AutoresetMode.SAME_STEP}
+    metadata: ClassVar[dict] = {"render_modes": ["rgb_array", "ansi"], "autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, spec: MapSpec | str | Path, num_envs: int, obs: str = "index", *, seed: int | None = None,
-                 copy: bool = True, render_mode: str | None = None, variant: str | None = None,
-                 time_limit: int | None = None, slip: float | None = None, gamma: float | None = None,
-                 step_cost: float | None = None, layout_seed: int | None = None, num_layouts: int | None = None):
+    def __init__(
+        self,
+        spec: MapSpec | str | Path,
+        num_envs: int,
+        obs: str = "index",
+        *,
+        seed: int | None = None,
+        copy: bool = True,
+        render_mode: str | None = None,
+        variant: str | None = None,
+        time_limit: int | None = None,
+        slip: float | None = None,
+        gamma: float | None = None,
+        step_cost: float | None = None,
+        layout_seed: int | None = None,
+        num_layouts: int | None = None,
+    ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be positive, got {num_envs}")
-        self.map = resolve_spec(spec, variant, time_limit=time_limit, slip=slip, gamma=gamma, step_cost=step_cost)
+        self.map = resolve_spec(
+            spec, variant, time_limit=time_limit, slip=slip, gamma=gamma, step_cost=step_cost
+        )
         self.obs_mode = observe.check_obs_mode(obs)
         self.num_envs = num_envs
         self.copy = copy
@@ -66,7 +81,9 @@ class GridVectorEnv(VectorEnv):
         self._state = np.zeros(num_envs, np.int64)
         self._t = np.zeros(num_envs, np.int64)
         self._ret = np.zeros(num_envs, np.float64)
-        self._grid = np.zeros((num_envs, *self.single_observation_space.shape), np.uint8) if obs == "grid" else None
+        self._grid = (
+            np.zeros((num_envs, *self.single_observation_space.shape), np.uint8) if obs == "grid" else None
+        )
         self._rng = np.random.default_rng(seed)
         self._needs_reset = True
 
@@ -150,7 +167,9 @@ class GridVectorEnv(VectorEnv):
             d = np.flatnonzero(done)
             final = np.full(self.num_envs, None, dtype=object)
             if self._per_env:
-                fo = [observe.observation_of(self.layout(int(i)), nxt[i:i + 1], self.obs_mode)[0] for i in d]
+                fo = [
+                    observe.observation_of(self.layout(int(i)), nxt[i : i + 1], self.obs_mode)[0] for i in d
+                ]
             else:
                 fo = list(observe.observation_of(self._layout[0], nxt[d], self.obs_mode))
             for j, i in enumerate(d):
@@ -173,7 +192,9 @@ class GridVectorEnv(VectorEnv):
         if self.render_mode == "rgb_array":
             return tuple(observe.render_rgb(self.layout(i), self._state[i]) for i in range(self.num_envs))
         if self.render_mode == "ansi":
-            return tuple(observe.render_ansi(self.layout(i), self._state[i], self._chars) for i in range(self.num_envs))
+            return tuple(
+                observe.render_ansi(self.layout(i), self._state[i], self._chars) for i in range(self.num_envs)
+            )
         return None
 
     # -- exact model ------------------------------------------------------------------------------------------

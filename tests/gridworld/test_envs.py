@@ -78,7 +78,9 @@ def test_grid_observation_planes():
     assert obs.shape == (2 + len(lay.kinds), H, W)
     np.testing.assert_array_equal(obs[0].reshape(-1), lay.wall)
     assert obs[1].sum() == 1 and obs[1].reshape(-1)[info["state"]] == 1
-    np.testing.assert_array_equal(obs[2 + lay.kinds.index("button")].reshape(-1), lay.kind == lay.kinds.index("button"))
+    np.testing.assert_array_equal(
+        obs[2 + lay.kinds.index("button")].reshape(-1), lay.kind == lay.kinds.index("button")
+    )
 
 
 def test_events_and_intended_in_info():
@@ -110,7 +112,9 @@ def test_unknown_env_id_and_obs_mode():
 
 def test_map_path_accepted_where_an_id_is(tmp_path):
     p = tmp_path / "mine.toml"
-    p.write_text('name = "Mine"\nmap = """\n####\n#SG#\n####\n"""\n[legend]\nG = { kind = "goal", reward = 2.0, terminal = true }\n')
+    p.write_text(
+        'name = "Mine"\nmap = """\n####\n#SG#\n####\n"""\n[legend]\nG = { kind = "goal", reward = 2.0, terminal = true }\n'
+    )
     env = rlcredit.make(str(p))
     env.reset(seed=0)
     assert env.step(1)[1:3] == (2.0, True)
@@ -124,13 +128,13 @@ def test_map_path_accepted_where_an_id_is(tmp_path):
 
 
 def _check_transitions_against_model(venv, steps, rng):
-    obs, info = venv.reset(seed=1)
+    _obs, info = venv.reset(seed=1)
     counts = {}
     for _ in range(steps):
         s = venv.state_index()
         lay_ids = venv.layout_seeds.copy()
         a = rng.integers(4, size=venv.num_envs)
-        _, r, term, trunc, info = venv.step(a)
+        _, r, _term, _trunc, info = venv.step(a)
         nxt = info["final_state"]
         for i in range(venv.num_envs):
             key = (int(lay_ids[i]), int(s[i]), int(a[i]))
@@ -138,7 +142,9 @@ def _check_transitions_against_model(venv, steps, rng):
     return counts
 
 
-@pytest.mark.parametrize("env_id", ["rlcredit/FourRoomsSlippery-v0", "rlcredit/CliffSlippery-v0", "rlcredit/CheeseMaze-v0"])
+@pytest.mark.parametrize(
+    "env_id", ["rlcredit/FourRoomsSlippery-v0", "rlcredit/CliffSlippery-v0", "rlcredit/CheeseMaze-v0"]
+)
 def test_batched_transitions_have_positive_model_probability(env_id):
     venv = rlcredit.make_vec(env_id, num_envs=64, seed=0, num_layouts=3 if "Cheese" in env_id else None)
     counts = _check_transitions_against_model(venv, 200, np.random.default_rng(0))
@@ -167,7 +173,11 @@ def test_empirical_transition_frequencies_match_model():
         nxt = venv.step(np.full(2000, a))[4]["final_state"]
         freq = np.bincount(nxt, minlength=len(P)) / 2000
         se = np.sqrt(P[s0, a] * (1 - P[s0, a]) / 2000) + 1e-12
-        assert np.all(np.abs(freq - P[s0, a]) <= 4 * se + 1e-9), (a, freq[P[s0, a] > 0], P[s0, a][P[s0, a] > 0])
+        assert np.all(np.abs(freq - P[s0, a]) <= 4 * se + 1e-9), (
+            a,
+            freq[P[s0, a] > 0],
+            P[s0, a][P[s0, a] > 0],
+        )
 
 
 def test_single_env_frequencies_match_model():
@@ -188,8 +198,8 @@ def test_vector_env_autoreset_same_step_and_episode_stats():
     venv = rlcredit.make_vec("rlcredit/DelayedCorridor-v0", num_envs=4, seed=0, obs="grid")
     obs, _ = venv.reset(seed=0)
     start = venv.state_index()
-    for t in range(9):
-        obs, r, term, trunc, info = venv.step(np.ones(4, int))
+    for _t in range(9):
+        obs, r, term, _trunc, info = venv.step(np.ones(4, int))
     assert term.all() and r.tolist() == [1.0] * 4
     assert info["_final_obs"].all() and info["episode"]["l"].tolist() == [9] * 4
     np.testing.assert_array_equal(venv.state_index(), start)  # already reset (same step)

@@ -36,16 +36,40 @@ def test_minimal_map_compiles_to_expected_tables():
     [
         (BASE.replace("#S.G#", "#S.X#"), r"<string>:5:4: unknown map character 'X'"),
         (BASE.replace("#S.G#", "#S.G"), r"<string>:5:1: map row 1 has width 4, expected 5"),
-        (BASE.replace("#S.G#", "#S..G"), r"<string>:5:5: the map must be enclosed by walls; found 'G' on the border"),
+        (
+            BASE.replace("#S.G#", "#S..G"),
+            r"<string>:5:5: the map must be enclosed by walls; found 'G' on the border",
+        ),
         (BASE.replace("#S.G#", "#..G#"), r"<string>:4:1: the map has no start cell"),
-        (BASE.replace("time_limit = 10", "time_limit = -3"), r"<string>:2:1: 'time_limit' must be a positive integer, got -3"),
-        (BASE.replace("time_limit = 10", "gamma = 1.5"), r"<string>:2:1: 'gamma' must be a number in \(0, 1\], got 1.5"),
-        (BASE.replace("time_limit = 10", "slip = 2"), r"<string>:2:1: 'slip' must be a probability in \[0, 1\], got 2"),
+        (
+            BASE.replace("time_limit = 10", "time_limit = -3"),
+            r"<string>:2:1: 'time_limit' must be a positive integer, got -3",
+        ),
+        (
+            BASE.replace("time_limit = 10", "gamma = 1.5"),
+            r"<string>:2:1: 'gamma' must be a number in \(0, 1\], got 1.5",
+        ),
+        (
+            BASE.replace("time_limit = 10", "slip = 2"),
+            r"<string>:2:1: 'slip' must be a probability in \[0, 1\], got 2",
+        ),
         (BASE.replace("time_limit = 10", "colour = 3"), r"<string>:2:1: unknown key 'colour'"),
-        (BASE.replace('kind = "goal"', 'kind = "goal", rewrd = 2'), r"<string>:9:1: legend entry 'G': unknown field 'rewrd'"),
-        (BASE.replace("reward = 1.0", 'reward = "big"'), r"legend entry 'G': 'reward' must be number, got 'big'"),
-        (BASE.replace('kind = "goal"', 'kind = "wall"'), r"'kind' must be a lowercase name other than wall/floor/agent"),
-        (BASE.replace("terminal = true }", "terminal = true, place = \"middle\" }"), r"'place' must be \"anywhere\""),
+        (
+            BASE.replace('kind = "goal"', 'kind = "goal", rewrd = 2'),
+            r"<string>:9:1: legend entry 'G': unknown field 'rewrd'",
+        ),
+        (
+            BASE.replace("reward = 1.0", 'reward = "big"'),
+            r"legend entry 'G': 'reward' must be number, got 'big'",
+        ),
+        (
+            BASE.replace('kind = "goal"', 'kind = "wall"'),
+            r"'kind' must be a lowercase name other than wall/floor/agent",
+        ),
+        (
+            BASE.replace("terminal = true }", 'terminal = true, place = "middle" }'),
+            r"'place' must be \"anywhere\"",
+        ),
         (BASE.replace("time_limit = 10", "time_limit = = 10"), r"<string>:2:14: invalid TOML"),
         (BASE.replace('name = "T"', 'name = "3x"'), r"<string>:1:1: expected 'name', an identifier"),
     ],
@@ -102,20 +126,27 @@ G = { kind = "goal", terminal = true }
 
 
 def test_placement_regions_and_mazes_are_seeded():
-    spec = load_map(__import__("rlcredit.gridworld.registry", fromlist=["envs_dir"]).envs_dir() / "cheese_maze.toml")
+    spec = load_map(
+        __import__("rlcredit.gridworld.registry", fromlist=["envs_dir"]).envs_dir() / "cheese_maze.toml"
+    )
     a = compile_layout(spec, np.random.default_rng(5))
     b = compile_layout(spec, np.random.default_rng(5))
     np.testing.assert_array_equal(a.wall, b.wall)
     np.testing.assert_array_equal(a.kind, b.kind)
-    H, W = a.shape
+    _H, W = a.shape
     for seed in range(30):
         lay = compile_layout(spec, np.random.default_rng(seed))
         (cheese,) = lay.cells_of("cheese")
         r, c = divmod(int(cheese), W)
-        assert 1 <= r <= 3 and W - 4 <= c <= W - 2, "training cheese must be in the top-right 3x3 interior region"
+        assert 1 <= r <= 3 and W - 4 <= c <= W - 2, (
+            "training cheese must be in the top-right 3x3 interior region"
+        )
         assert not lay.wall[cheese]
     anywhere = load_map(spec.source, variant="Anywhere")
-    rows = {divmod(int(compile_layout(anywhere, np.random.default_rng(s)).cells_of("cheese")[0]), W)[0] for s in range(40)}
+    rows = {
+        divmod(int(compile_layout(anywhere, np.random.default_rng(s)).cells_of("cheese")[0]), W)[0]
+        for s in range(40)
+    }
     assert max(rows) > 5, "the test variant places the cheese outside the top rows too"
 
 

@@ -1,0 +1,189 @@
+"""``rlcredit plan``: plan on an env's exact model, draw the plan, act for episodes, compute POWER."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _env_name(env: str) -> str:
+    return Path(env).stem if env.endswith(".toml") else env.split("/")[-1]
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    import rlcredit
+    from rlcredit.cli import UserError, draw_path, greedy_path
+    from rlcredit.planning import backward_induction, value_iteration
+
+    if args.episodes < 0:
+        raise UserError(f"--episodes must be >= 0, got {args.episodes}")
+    kwargs = {} if args.layout_seed is None else {"layout_seed": args.layout_seed}
+    env = rlcredit.make(args.env, **kwargs)
+    if not hasattr(env.unwrapped, "to_mdp"):
+        raise UserError(
+            f"{args.env} has no exact model: rlcredit plan needs a gridworld (an rlcredit id or map file)"
+        )
+    env.reset(seed=args.seed)
+    lay = env.unwrapped.layout
+    m = env.unwrapped.to_mdp(gamma=args.gamma)
+    start = int(np.argmax(m.initial))
+    t0 = time.perf_counter()
+    if args.planner == "vi":
+        res = value_iteration(m)
+        value = float(res.V @ m.initial)
+        states, ret, events = greedy_path(lay, lambda s, t: int(np.argmax(res.policy[s])), start, m.horizon)
+    else:
+        res = backward_induction(m)
+        value = float(res.V[0] @ m.initial)
+        if args.planner == "bi":
+            states, ret, events = greedy_path(lay, lambda s, t: int(res.actions[t, s]), start, m.horizon)
+        else:
+            from rlcredit.planning import mcts
+
+            def act(s: int, t: int) -> int:
+                return int(mcts(m, s, num_simulations=args.simulations, seed=args.seed + t).action)
+
+            states, ret, events = greedy_path(lay, act, start, m.horizon)
+    spec = env.unwrapped.map
+    print(
+        f"{spec.name}: {m.num_states} states, gamma {m.gamma:g}, time limit {m.horizon}, slip {spec.slip:g}"
+    )
+    print(
+        f"optimal expected return from the start ({'value iteration' if args.planner == 'vi' else 'backward induction'},"
+        f" gamma {m.gamma:g}): {value:.4f}"
+    )
+    label = {
+        "vi": "greedy path (value iteration)",
+        "bi": "greedy path (backward induction)",
+        "mcts": f"MCTS path ({args.simulations} simulations per step)",
+    }[args.planner]
+    print(
+        f"{label}, intended moves: {len(states) - 1} steps, undiscounted return {ret:+g}, "
+        f"reaches: {', '.join(events) or 'nothing'}"
+    )
+    print(draw_path(lay, states, env.unwrapped._chars))
+    print(f"planning time {time.perf_counter() - t0:.2f} s")
+
+    if args.power:
+        _power(args, env, m)
+    if args.episodes > 0:
+        _episodes(args, env, m, value)
+    return 0
+
+
+def _power(args, env, m) -> None:
+    from rlcredit.planning import power
+
+    if m.gamma >= 1.0:
+        m = m.replace(gamma=0.99)
+    res = power(m.replace(horizon=None), num_samples=args.samples, seed=args.seed)
+    lay = env.unwrapped.layout
+    H, W = lay.shape
+    print(
+        f"\nPOWER (Turner et al. 2021), gamma {m.gamma:g}, {args.samples} uniform[0,1] state-reward samples:"
+    )
+    pw = np.where(lay.wall, np.nan, res.power).reshape(H, W)
+    for r in range(H):
+        print(" ".join("  ## " if np.isnan(v) else f"{v:4.2f}" for v in pw[r]))
+    out = Path(args.out or f"runs/power-{_env_name(args.env)}")
+    out.mkdir(parents=True, exist_ok=True)
+    from rlcredit.plots import power_heatmap
+
+    paths = power_heatmap(
+        lay, res.power, res.stderr, out / "power", title=f"POWER on {env.unwrapped.map.name}"
+    )
+    print(f"heatmap: {', '.join(str(p) for p in paths)}")
+
+
+def _episodes(args, env, m, value: float) -> None:
+    from rlcredit.planning.planner import make_planner, run_planner_episodes
+    from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
+
+    name = f"plan-{args.planner}-{_env_name(args.env)}"
+    run = (
+        RunDir.create(args.out, root="runs", name=name) if args.out else RunDir.create(root="runs", name=name)
+    )
+    kw = {"num_simulations": args.simulations, "seed": args.seed} if args.planner == "mcts" else {}
+    run_cfg = {
+        "kind": "plan",
+        "algo": args.planner,
+        "env": args.env,
+        "seed": args.seed,
+        "episodes": args.episodes,
+    }
+    if args.layout_seed is not None:
+        run_cfg["layout_seed"] = args.layout_seed
+    if args.gamma is not None:
+        run_cfg["gamma"] = args.gamma
+    run.write_config({"run": run_cfg, "config": kw})
+    planner = make_planner(args.planner, **kw)
+    t0 = time.perf_counter()
+    episodes = run_planner_episodes(planner, env, args.episodes, args.seed)
+    metrics = MetricsWriter(run.metrics_path)
+    kinds = env.unwrapped.layout.kinds
+    with WandbMirror(
+        args.wandb,
+        group=name,
+        job_type="plan",
+        tags=("plan", args.planner),
+        config=run.read_config(),
+        dir=run.path,
+    ) as wb:
+        for i, ep in enumerate(episodes):
+            row = {
+                "episode": i,
+                "return": ep["return"],
+                "length": ep["length"],
+                "intended": int(ep["intended"]),
+            }
+            row.update({f"reached_{k}": int(k in ep["events"]) for k in kinds})
+            metrics.log(row)
+            wb.log(row, step=i)
+        returns = np.array([ep["return"] for ep in episodes])
+        summary = {
+            "kind": "plan",
+            "algo": args.planner,
+            "episodes": len(episodes),
+            "mean_return": float(returns.mean()),
+            "std_return": float(returns.std()),
+            "optimal_value": value,
+            "intended_rate": float(np.mean([ep["intended"] for ep in episodes])),
+            "wall_time": time.perf_counter() - t0,
+        }
+        summary.update(
+            {f"reach_rate/{k}": float(np.mean([k in ep["events"] for ep in episodes])) for k in kinds}
+        )
+        summary.update(_exact_reach(args.planner, env, m))
+        run.write_summary(summary)
+        wb.update_summary(summary)
+    print(
+        f"\n{len(episodes)} episodes: mean return {summary['mean_return']:+.3f}, intended objective "
+        f"{summary['intended_rate']:.0%}, "
+        + ", ".join(f"{k} {summary[f'reach_rate/{k}']:.0%}" for k in kinds)
+    )
+    print(f"run directory: {run.path}")
+
+
+def _exact_reach(planner: str, env, m) -> dict[str, float]:
+    """Exact probability that the planner's (VI/BI) policy enters each object kind within the time limit."""
+    if planner == "mcts":
+        return {}
+    from rlcredit.planning import backward_induction, reach_probability, value_iteration
+
+    lay = env.unwrapped.layout
+    if planner == "vi":
+        pi = value_iteration(m).policy
+        pi_t = np.broadcast_to(pi, (m.horizon, *pi.shape)) if m.horizon else pi
+    else:
+        pi_t = backward_induction(m).policy
+    out = {}
+    for k in lay.kinds:
+        targets = lay.cells_of(k)
+        out[f"exact/reach_{k}"] = float(
+            m.initial @ reach_probability(m, pi_t, targets, horizon=m.horizon or math.inf)
+        )
+    return out

@@ -1,0 +1,179 @@
+"""Atomic file writes: a reader sees either the old file or the complete new one, never a half-written file.
+
+Every writer here follows the same protocol: write to a temporary file in the *same directory* as the target
+(so the final rename never crosses a filesystem), flush and ``fsync`` it, ``os.replace`` it over the target,
+then ``fsync`` the directory so the rename itself survives a power loss. If anything fails before the
+rename, the temporary file is removed and the target is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+__all__ = [
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "to_jsonable",
+    "write_parquet",
+]
+
+# Temporary files are created with mode 0600; give the final file the permissions a plain open() would.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename in ``directory`` (no-op where directories cannot be opened, e.g. Windows)."""
+    flags = getattr(os, "O_DIRECTORY", None)
+    if flags is None:
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "wb", *, encoding: str | None = None
+) -> Iterator[IO]:
+    """Open a temporary file that replaces ``path`` atomically when the ``with`` block succeeds.
+
+    Parameters
+    ----------
+    path : path-like
+        The final file. Its directory must exist.
+    mode : {"wb", "w"}
+        Binary or text mode.
+    encoding : str, optional
+        Text encoding for mode ``"w"`` (default utf-8).
+
+    Yields
+    ------
+    file object
+        Write to it; on normal exit it is flushed, fsynced and renamed over ``path``. If the block raises,
+        the temporary file is deleted, ``path`` keeps its old content and the exception propagates.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_open mode must be 'wb' or 'w'; got {mode!r}")
+    path = Path(path)
+    directory = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    tmp = Path(tmp_name)
+    try:
+        if mode == "w":
+            f = os.fdopen(fd, "w", encoding=encoding or "utf-8", newline="")
+        else:
+            f = os.fdopen(fd, "wb")
+        with f:
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(directory)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see module docstring)."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically; newlines are written as given (no platform translation)."""
+    with atomic_open(path, "w", encoding=encoding) as f:
+        f.write(text)
+
+
+def to_jsonable(obj: Any, *, name: str = "value") -> Any:
+    """Convert ``obj`` to plain JSON types: numpy scalars/arrays, tuples, paths and dataclasses included.
+
+    Raises
+    ------
+    TypeError
+        For values JSON cannot represent, naming where in ``obj`` they are (``name`` is the root's name).
+    """
+    return _jsonable(obj, name)
+
+
+def _jsonable(obj: Any, where: str) -> Any:
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist(), where)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        out = {}
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{where} has a non-string key {k!r}; JSON keys must be strings")
+            out[k] = _jsonable(v, f"{where}[{k!r}]")
+        return out
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    raise TypeError(f"{where} has type {type(obj).__name__}, which cannot be stored as JSON")
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON atomically (via :func:`to_jsonable`).
+
+    Non-finite floats are written as the ``NaN``/``Infinity`` tokens Python's ``json`` reads back.
+    """
+    text = json.dumps(to_jsonable(obj), indent=indent, allow_nan=True)
+    atomic_write_text(path, text + "\n")
+
+
+def write_parquet(
+    df: pd.DataFrame | pa.Table, path: str | os.PathLike[str], *, compression: str = "zstd"
+) -> None:
+    """Write a DataFrame (or pyarrow Table) as Parquet atomically.
+
+    Column dtypes are kept as they are (``int8``, ``float32``, ``category``, … stay small); a non-default
+    index is stored the way ``DataFrame.to_parquet`` stores it, so ``pd.read_parquet`` returns an equal frame.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame or pyarrow.Table
+    path : path-like
+        Target file; its directory must exist.
+    compression : str
+        Parquet codec (default ``"zstd"``).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=None)
+    with atomic_open(path, "wb") as f:
+        pq.write_table(table, f, compression=compression)

@@ -1,0 +1,194 @@
+"""Mirror a run's metrics, tables and images to Weights & Biases.
+
+wandb is never the only copy: the run directory has everything, and this class only mirrors it. The
+default mode is ``"offline"``: wandb writes ``DIR/wandb/offline-run-*`` without touching the network, and
+``wandb sync DIR/wandb/offline-run-*`` uploads it later. ``"online"`` streams to the server; ``"disabled"``
+makes every method a no-op and never imports wandb.
+
+All series share one x axis: each :meth:`log` also logs ``global_step`` (environment steps), and every
+metric is declared with ``step_metric="global_step"``. wandb's own ``step`` counter is left to wandb, so a
+resumed run can log again from an earlier ``global_step``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["WANDB_MODES", "WandbMirror"]
+
+WANDB_MODES = ("offline", "online", "disabled")
+STEP_KEY = "global_step"
+
+
+class WandbMirror:
+    """A wandb run that mirrors a run directory (or nothing, when disabled).
+
+    Parameters
+    ----------
+    mode : {"offline", "online", "disabled"}
+        See the module docstring.
+    project, group, job_type, tags, name :
+        Passed to ``wandb.init``. Seeds of one experiment share a ``group``.
+    config : mapping or config dataclass, optional
+        The run's config (converted with :func:`rlcredit.config.to_dict`).
+    dir : path-like, optional
+        Where wandb writes its files (``DIR/wandb/...``); normally the run directory. Created if missing.
+    run_id : str, optional
+        wandb run id (with ``resume="allow"`` a resumed run continues the same wandb run).
+    resume : str, optional
+        wandb's ``resume`` argument.
+    settings : mapping, optional
+        Extra ``wandb.Settings`` fields, overriding the quiet defaults (``silent=True``, ``console="off"``).
+
+    Raises
+    ------
+    ValueError
+        ``"wandb mode must be one of offline, online, disabled; got 'x'"``.
+
+    Examples
+    --------
+    >>> with WandbMirror("offline", group="wirehead", config=cfg, dir=run.path) as wb:   # doctest: +SKIP
+    ...     wb.log({"charts/episodic_return": 0.5}, step=2048)
+    """
+
+    def __init__(
+        self,
+        mode: Literal["offline", "online", "disabled"] = "offline",
+        *,
+        project: str = "rlcredit",
+        group: str | None = None,
+        job_type: str = "train",
+        tags: Sequence[str] = (),
+        name: str | None = None,
+        config: Mapping[str, Any] | Any = None,
+        dir: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
+        resume: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        if mode not in WANDB_MODES:
+            raise ValueError(f"wandb mode must be one of {', '.join(WANDB_MODES)}; got {mode!r}")
+        self.mode = mode
+        self.run: Any = None
+        self._wandb: Any = None
+        self._last_step: int | None = None
+        if mode == "disabled":
+            return
+        import wandb
+
+        from rlcredit.config import to_dict
+
+        self._wandb = wandb
+        if dir is not None:
+            Path(dir).mkdir(parents=True, exist_ok=True)
+        quiet = {"silent": True, "console": "off"}
+        quiet.update(settings or {})
+        self.run = wandb.init(
+            project=project,
+            group=group,
+            job_type=job_type,
+            tags=list(tags),
+            name=name,
+            config=to_dict(config) if config is not None else None,
+            dir=os.fspath(dir) if dir is not None else None,
+            id=run_id,
+            resume=resume,
+            mode=mode,
+            reinit="create_new",  # several runs may be open in one process (local sweeps)
+            settings=wandb.Settings(**quiet),
+        )
+        self.run.define_metric(STEP_KEY)
+        self.run.define_metric("*", step_metric=STEP_KEY)
+
+    @property
+    def enabled(self) -> bool:
+        """False in disabled mode or after :meth:`finish`."""
+        return self.run is not None
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The wandb run's directory (``.../wandb/offline-run-*`` offline), or None when not enabled."""
+        if self.run is None:
+            return None
+        return Path(self.run.dir).parent
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Log scalars (or any wandb value) at environment step ``step`` (also logged as ``global_step``).
+
+        Without ``step``, the values are attached to the last step logged.
+        """
+        if self.run is None:
+            return
+        payload = dict(data)
+        if step is not None:
+            self._last_step = int(step)
+        if self._last_step is not None:
+            payload[STEP_KEY] = self._last_step
+        self.run.log(payload)
+
+    def log_table(
+        self,
+        key: str,
+        df: pd.DataFrame,
+        *,
+        step: int | None = None,
+        max_rows: int = 2000,
+        seed: int = 0,
+    ) -> None:
+        """Log a DataFrame as a ``wandb.Table``, keeping at most ``max_rows`` rows.
+
+        Larger frames are subsampled uniformly at random with a fixed ``seed`` (so the same frame always
+        gives the same rows), keeping the original row order. Random rather than evenly spaced rows avoid
+        aliasing with periodic layouts such as ``num_envs``-strided rollouts.
+        """
+        if self.run is None:
+            return
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be >= 1; got {max_rows}")
+        if len(df) > max_rows:
+            rows = np.sort(np.random.default_rng(seed).choice(len(df), size=max_rows, replace=False))
+            df = df.iloc[rows]
+        table = self._wandb.Table(dataframe=df.reset_index(drop=True))
+        self.log({key: table}, step=step)
+
+    def log_image(
+        self, key: str, path: str | os.PathLike[str], *, step: int | None = None, caption: str | None = None
+    ) -> None:
+        """Log an image file (e.g. a plot from ``plots/``)."""
+        if self.run is None:
+            return
+        self.log({key: self._wandb.Image(os.fspath(path), caption=caption)}, step=step)
+
+    def update_summary(self, values: Mapping[str, Any]) -> None:
+        """Set final figures in the wandb run summary."""
+        if self.run is None:
+            return
+        for k, v in values.items():
+            self.run.summary[k] = v
+
+    def finish(self, exit_code: int | None = None) -> None:
+        """Close the wandb run (idempotent)."""
+        if self.run is None:
+            return
+        run, self.run = self.run, None
+        run.finish(exit_code=exit_code)
+
+    def __enter__(self) -> WandbMirror:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.finish(exit_code=0 if exc_type is None else 1)
