@@ -15,7 +15,7 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def bench_minigrid(seconds: float) -> float:
@@ -60,8 +60,12 @@ def main() -> None:
     anchor = bench_minigrid(args.seconds)
     rows = [("Minigrid MiniGrid-Empty-8x8-v0, 1 env (anchor)", anchor)]
     for obs in ("grid", "index", "coords"):
-        rows.append((f"rlcredit ButtonRoom, make_vec {args.num_envs} envs, obs={obs}",
-                     bench_rlcredit(obs, args.num_envs, args.seconds)))
+        rows.append(
+            (
+                f"rlcredit ButtonRoom, make_vec {args.num_envs} envs, obs={obs}",
+                bench_rlcredit(obs, args.num_envs, args.seconds),
+            )
+        )
     print("| env | steps/s | ratio to anchor |\n|---|---:|---:|")
     for name, sps in rows:
         print(f"| {name} | {sps:,.0f} | {sps / anchor:,.1f}x |")

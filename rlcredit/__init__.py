@@ -9,4 +9,13 @@ __version__ = "0.1.0"
 
 register_all()
 
-__all__ = ["__version__", "make", "make_vec"]
+__all__ = ["__version__", "make", "make_vec", "train"]
+
+
+def __getattr__(name: str):
+    # ``rlcredit.train(...)`` without importing torch at ``import rlcredit``: the module is callable.
+    if name == "train":
+        import importlib
+
+        return importlib.import_module("rlcredit.train")
+    raise AttributeError(f"module 'rlcredit' has no attribute {name!r}")

@@ -85,6 +85,9 @@ class GridVectorEnv(VectorEnv):
             np.zeros((num_envs, *self.single_observation_space.shape), np.uint8) if obs == "grid" else None
         )
         self._rng = np.random.default_rng(seed)
+        # Draw initial layouts and states so layout()/to_mdp() work before the first reset; stepping still
+        # requires reset().
+        self._reset_envs(np.arange(num_envs))
         self._needs_reset = True
 
     # -- tables -----------------------------------------------------------------------------------------------
@@ -196,6 +199,40 @@ class GridVectorEnv(VectorEnv):
                 observe.render_ansi(self.layout(i), self._state[i], self._chars) for i in range(self.num_envs)
             )
         return None
+
+    # -- saving and restoring (exact resume) ------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """A JSON-able snapshot: states, step counts, returns, layouts (by seed) and the RNG, for exact resume."""
+        return {
+            "state": self._state.tolist(),
+            "t": self._t.tolist(),
+            "ret": [float(x) for x in self._ret],
+            "layout_seeds": self.layout_seeds.tolist(),
+            "rng": self._rng.bit_generator.state,
+            "needs_reset": self._needs_reset,
+        }
+
+    def set_state(self, snapshot: dict[str, Any]) -> None:
+        """Restore :meth:`get_state` output; layouts of procedural maps are rebuilt from their seeds."""
+        n = len(snapshot["state"])
+        if n != self.num_envs:
+            raise ValueError(f"snapshot holds {n} envs, this GridVectorEnv has {self.num_envs}")
+        self._state = np.asarray(snapshot["state"], np.int64)
+        self._t = np.asarray(snapshot["t"], np.int64)
+        self._ret = np.asarray(snapshot["ret"], np.float64)
+        seeds = np.asarray(snapshot["layout_seeds"], np.int64)
+        if self._per_env:
+            for i, seed in enumerate(seeds):
+                self._install(i, self.layouts.get(int(seed)))
+        self.layout_seeds = seeds
+        if self._grid is not None:
+            for i in range(self.num_envs):
+                self._grid[i] = observe.static_planes(self.layout(i))
+            self._grid.reshape(self.num_envs, -1)[np.arange(self.num_envs), self._S + self._state] = 1
+        rng = np.random.default_rng()
+        rng.bit_generator.state = snapshot["rng"]
+        self._rng = rng
+        self._needs_reset = bool(snapshot["needs_reset"])
 
     # -- exact model ------------------------------------------------------------------------------------------
     def state_index(self) -> np.ndarray:

@@ -20,3 +20,31 @@ __all__ = [
     "reach_probability",
     "value_iteration",
 ]
+
+# Search-based planners, the planner protocol for acting in envs, and POWER.
+from rlcredit.planning.mcts import MCTSResult, MCTSTree, SearchModel, mcts
+from rlcredit.planning.planner import (
+    BackwardInductionPlanner,
+    MCTSPlanner,
+    Planner,
+    ValueIterationPlanner,
+    make_planner,
+    run_planner_episodes,
+)
+from rlcredit.planning.power import PowerResult, power, uniform_rewards
+
+__all__ += [
+    "BackwardInductionPlanner",
+    "MCTSPlanner",
+    "MCTSResult",
+    "MCTSTree",
+    "Planner",
+    "PowerResult",
+    "SearchModel",
+    "ValueIterationPlanner",
+    "make_planner",
+    "mcts",
+    "power",
+    "run_planner_episodes",
+    "uniform_rewards",
+]

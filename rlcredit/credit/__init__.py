@@ -1,0 +1,44 @@
+"""Credit: the per-step credit records, exact credit from the gridworld's model, and shaping.
+
+- :mod:`rlcredit.credit.records`: the credit record schema and :class:`CreditRecorder`;
+- :mod:`rlcredit.credit.exact`: :class:`ExactCredit` (exact ``Q_t``/``A_t`` of the collecting policy, time
+  limited, the trainer's gamma), the exact policy gradient, event reach probabilities;
+- :mod:`rlcredit.credit.shaping`: :class:`ShapingRecorder` (per-state policy change of each update and the
+  update's exact scalars for ``metrics.csv``).
+"""
+
+from rlcredit.credit.exact import (
+    ExactCredit,
+    ExactGradient,
+    PolicyLike,
+    PolicyValues,
+    cosine,
+    event_reach_probability,
+    exact_policy_gradient,
+    gradient_weights,
+    policy_values,
+    time_occupancy,
+)
+from rlcredit.credit.records import CREDIT_SCHEMA, SCHEMA_VERSION, Column, CreditRecorder, read_credit
+from rlcredit.credit.shaping import ShapingRecorder, policy_change, shaping_frame
+
+__all__ = [
+    "CREDIT_SCHEMA",
+    "SCHEMA_VERSION",
+    "Column",
+    "CreditRecorder",
+    "ExactCredit",
+    "ExactGradient",
+    "PolicyLike",
+    "PolicyValues",
+    "ShapingRecorder",
+    "cosine",
+    "event_reach_probability",
+    "exact_policy_gradient",
+    "gradient_weights",
+    "policy_change",
+    "policy_values",
+    "read_credit",
+    "shaping_frame",
+    "time_occupancy",
+]

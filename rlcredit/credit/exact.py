@@ -1,0 +1,600 @@
+"""Exact credit: the true action values and advantages of the policy that collected a rollout.
+
+A trainer's credit for step ``t`` is an estimate; on a gridworld the lab knows the answer. For the policy
+``pi_k`` that collected update ``k``'s rollout, the exact model gives ``Q^pi_k`` and ``A^pi_k`` **for the
+time-limited episodes actually run**: a step taken at episode time ``t`` of an episode cut at ``T`` steps
+has ``T - t`` steps left, so its exact action value is ``Q_t(s, a)`` of finite-horizon policy evaluation
+(:func:`rlcredit.planning.policy_q` with ``horizon=T``), not the infinite-horizon ``Q(s, a)``. Near the
+time limit the same state and action are worth less (a goal out of reach is worth nothing). The discount is
+the trainer's ``gamma``, which need not be the map's.
+
+The pieces:
+
+- :func:`policy_values` -> :class:`PolicyValues` (``Q_t``, ``V_t``, ``J``) of one policy table on one model,
+  with a vectorized :meth:`PolicyValues.lookup` of ``(states, t, actions)``;
+- :class:`ExactCredit`, the trainers' ``exact_fn`` hook: the exact model of an env (one MDP per layout for
+  procedural maps, keyed by layout seed), solved once per update and cached;
+- :func:`exact_policy_gradient`: the exact gradient of the time-limited return ``J(theta)`` of a torch
+  policy, by differentiating the surrogate ``sum_{s,a} w(s, a) pi_theta(a|s)`` with the fixed weights
+  ``w(s, a) = sum_t gamma^t d_t(s) Q_t(s, a)`` of :func:`gradient_weights`;
+- :func:`event_reach_probability`: the exact probability that an event (entering a button, a lava cell,
+  an intended cell, ...) happens before the episode ends.
+
+Example, as a trainer uses it::
+
+    exact = ExactCredit(venv, gamma=cfg.gamma)          # has_model is False for envs without a model
+    q, adv = exact(update, states, t, actions, policy.action_probs, layout_seeds=seeds)   # NaN without one
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rlcredit.gridworld.core import Layout
+from rlcredit.gridworld.observe import observation_of
+from rlcredit.mdp import TabularMDP
+from rlcredit.planning import policy_q
+from rlcredit.planning.dp import resolve_horizon
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ExactCredit",
+    "ExactGradient",
+    "PolicyLike",
+    "PolicyValues",
+    "cosine",
+    "event_reach_probability",
+    "exact_policy_gradient",
+    "gradient_weights",
+    "policy_values",
+    "time_occupancy",
+]
+
+PolicyLike = np.ndarray | Callable[[np.ndarray], np.ndarray]
+"""A policy on every state of a layout: an ``(S, A)`` table of action probabilities, or a function from a
+batch of observations ``(S, *obs_shape)`` to ``(S, A)`` probabilities (e.g. ``Policy.action_probs``), which
+:class:`ExactCredit` evaluates on the observations of every state of the layout in question."""
+
+
+# ------------------------------------------------------------------------------------------------ values
+
+
+@dataclass(frozen=True, eq=False)
+class PolicyValues:
+    """Exact time-indexed values of one policy on one model, for episodes cut at ``H`` steps.
+
+    Attributes
+    ----------
+    pi : ndarray (S, A) float64
+        The policy evaluated.
+    Q : ndarray (H, S, A) float64
+        ``Q[t, s, a]``: expected discounted return of taking ``a`` in ``s`` at episode time ``t`` (so
+        ``H - t`` steps are left) and following ``pi`` after. Rows of terminal states are 0.
+    V : ndarray (H + 1, S) float64
+        ``V[t, s] = sum_a pi(a|s) Q[t, s, a]``; ``V[H] = 0``.
+    J : float
+        Expected discounted return of an episode from the model's initial distribution, ``initial @ V[0]``.
+    """
+
+    pi: np.ndarray
+    Q: np.ndarray
+    V: np.ndarray
+    J: float
+
+    @property
+    def horizon(self) -> int:
+        """``H``, the episode time limit the values are exact for."""
+        return self.Q.shape[0]
+
+    def lookup(self, states: np.ndarray, t: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``Q_t(s, a)`` and ``A_t(s, a) = Q_t(s, a) - V_t(s)`` of a batch of steps.
+
+        Parameters
+        ----------
+        states, t, actions : int arrays of one broadcastable shape
+            State index, episode time (0 = first action) and action of each step.
+
+        Returns
+        -------
+        q, advantage : float64 arrays of the broadcast shape
+            NaN where a state, time or action is out of range (``t >= H``, ``state = -1``, ...).
+        """
+        s, tt, a = np.broadcast_arrays(
+            np.asarray(states, dtype=np.int64),
+            np.asarray(t, dtype=np.int64),
+            np.asarray(actions, dtype=np.int64),
+        )
+        H, S, A = self.Q.shape
+        ok = (s >= 0) & (s < S) & (tt >= 0) & (tt < H) & (a >= 0) & (a < A)
+        q = np.full(s.shape, np.nan)
+        adv = np.full(s.shape, np.nan)
+        q[ok] = self.Q[tt[ok], s[ok], a[ok]]
+        adv[ok] = q[ok] - self.V[tt[ok], s[ok]]
+        return q, adv
+
+
+def _finite_horizon(m: TabularMDP, horizon: int | None) -> int:
+    H = resolve_horizon(m, horizon)
+    if H is None or H < 1:
+        raise ValueError(
+            "exact credit is time-indexed: the model needs a time limit (TabularMDP horizon) or pass horizon=H"
+        )
+    return H
+
+
+def policy_values(m: TabularMDP, pi: np.ndarray, *, horizon: int | None = None) -> PolicyValues:
+    """Exact finite-horizon ``Q_t``, ``V_t`` and ``J`` of a stationary policy.
+
+    Parameters
+    ----------
+    m : TabularMDP
+        Its ``gamma`` is the discount used (build it with the trainer's gamma).
+    pi : ndarray (S, A)
+    horizon : int, optional
+        Episode time limit; default ``m.horizon`` (required: a model without one is a ValueError).
+
+    Returns
+    -------
+    PolicyValues
+    """
+    H = _finite_horizon(m, horizon)
+    pi = m.check_policy(pi)
+    Q = policy_q(m, pi, horizon=H)
+    V = np.zeros((H + 1, m.num_states))
+    V[:H] = np.einsum("sa,tsa->ts", pi, Q)
+    return PolicyValues(pi=pi, Q=Q, V=V, J=float(m.initial @ V[0]))
+
+
+def time_occupancy(m: TabularMDP, pi: np.ndarray, *, horizon: int | None = None) -> np.ndarray:
+    """``d[t, s]``: probability that the episode is running and in state ``s`` at time ``t``.
+
+    ``d[0] = m.initial``, ``d[t + 1] = m.push(d[t], pi)`` (mass on terminal states is not carried on: the
+    episode is over). ``d[t]`` of a terminal state is the probability of having just arrived there.
+
+    Returns
+    -------
+    ndarray (H, S) float64 for times ``0 .. H-1``.
+    """
+    H = _finite_horizon(m, horizon)
+    pi = m.check_policy(pi)
+    d = np.empty((H, m.num_states))
+    d[0] = m.initial
+    for t in range(1, H):
+        d[t] = m.push(d[t - 1], pi)
+    return d
+
+
+def gradient_weights(
+    m: TabularMDP, pi: np.ndarray, *, horizon: int | None = None, values: PolicyValues | None = None
+) -> np.ndarray:
+    """Weights ``w(s, a) = sum_t gamma^t d_t(s) Q_t(s, a)`` of the exact policy gradient.
+
+    The finite-horizon policy gradient theorem gives, for a stationary policy ``pi_theta``,
+    ``grad J = sum_t gamma^t sum_s d_t(s) sum_a grad pi_theta(a|s) Q_t(s, a) = sum_{s,a} w(s, a) grad
+    pi_theta(a|s)``: the gradient of the surrogate ``sum_{s,a} w(s, a) pi_theta(a|s)`` with ``w`` held fixed.
+
+    Parameters
+    ----------
+    m, pi, horizon
+        As for :func:`policy_values`.
+    values : PolicyValues, optional
+        The values of ``pi`` if already computed.
+
+    Returns
+    -------
+    ndarray (S, A) float64
+    """
+    H = _finite_horizon(m, horizon)
+    if (
+        values is None
+        or values.horizon != H
+        or not np.array_equal(values.pi, np.asarray(pi, dtype=np.float64))
+    ):
+        values = policy_values(m, pi, horizon=H)
+    d = time_occupancy(m, values.pi, horizon=H)
+    discount = m.gamma ** np.arange(H)
+    return np.einsum("t,ts,tsa->sa", discount, d, values.Q)
+
+
+# ----------------------------------------------------------------------------------------------- gradient
+
+
+@dataclass(frozen=True, eq=False)
+class ExactGradient:
+    """The exact policy gradient of a torch policy at its current parameters.
+
+    Attributes
+    ----------
+    grad : torch.Tensor (P,) float64
+        ``dJ/dtheta`` flattened in the order of the ``params`` given (parameters that do not affect the
+        policy get zeros).
+    values : PolicyValues
+        Exact values of the policy (``values.J`` is ``J(theta)``, ``values.pi`` its table).
+    weights : ndarray (S, A)
+        The surrogate weights of :func:`gradient_weights`.
+    """
+
+    grad: torch.Tensor
+    values: PolicyValues
+    weights: np.ndarray
+
+
+def exact_policy_gradient(
+    logits_fn: Callable[[torch.Tensor], torch.Tensor],
+    obs: np.ndarray | torch.Tensor,
+    m: TabularMDP,
+    params: Iterable[torch.Tensor],
+    *,
+    horizon: int | None = None,
+    values: PolicyValues | None = None,
+) -> ExactGradient:
+    """Exact gradient of the time-limited expected return ``J(theta)`` from ``m.initial``.
+
+    Parameters
+    ----------
+    logits_fn : callable
+        ``(S, *obs_shape)`` tensor -> ``(S, A)`` logits (or log-probabilities), differentiable in
+        ``params``; e.g. ``policy.actor`` or ``policy.logits``.
+    obs : array or tensor (S, *obs_shape)
+        The observation of every state of the model, in state order (``ExactCredit.observations()``).
+    m : TabularMDP
+        The exact model, with the discount of the objective.
+    params : iterable of tensors
+        The parameters to differentiate by (e.g. ``policy.actor.parameters()``).
+    horizon : int, optional
+        Episode time limit; default ``m.horizon``.
+    values : PolicyValues, optional
+        Exact values of this same policy (e.g. from :meth:`ExactCredit.values`); recomputed if its
+        table differs from the policy's.
+
+    Returns
+    -------
+    ExactGradient
+    """
+    import torch
+
+    params = list(params)
+    x = obs if isinstance(obs, torch.Tensor) else torch.as_tensor(np.asarray(obs))
+    probs = torch.softmax(logits_fn(x).double(), dim=-1)
+    pi = _normalized(probs.detach().cpu().numpy())
+    if values is None or not np.allclose(values.pi, pi, rtol=0.0, atol=1e-9):
+        values = policy_values(m, pi, horizon=horizon)
+    w = gradient_weights(m, values.pi, horizon=horizon, values=values)
+    surrogate = (torch.as_tensor(w, dtype=probs.dtype, device=probs.device) * probs).sum()
+    grads = torch.autograd.grad(surrogate, params, allow_unused=True)
+    flat = torch.cat(
+        [(g if g is not None else torch.zeros_like(p)).reshape(-1).double() for g, p in zip(grads, params)]
+    )
+    return ExactGradient(grad=flat.detach(), values=values, weights=w)
+
+
+def cosine(a: Any, b: Any) -> float:
+    """Cosine similarity of two flat vectors (numpy arrays or tensors), in float64; NaN if either is zero.
+
+    Raises
+    ------
+    ValueError
+        If the vectors differ in size.
+    """
+    x = _as_numpy(a).reshape(-1)
+    y = _as_numpy(b).reshape(-1)
+    if x.shape != y.shape:
+        raise ValueError(f"cannot compare gradients of {x.size} and {y.size} parameters")
+    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    if nx == 0.0 or ny == 0.0 or not (np.isfinite(nx) and np.isfinite(ny)):
+        return float("nan")
+    return float(np.clip(x @ y / (nx * ny), -1.0, 1.0))
+
+
+def _as_numpy(v: Any) -> np.ndarray:
+    if hasattr(v, "detach"):
+        v = v.detach().cpu().double().numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------- reachability
+
+
+def event_reach_probability(
+    layout: Layout, pi: np.ndarray, events: np.ndarray, *, horizon: int | None = None
+) -> np.ndarray:
+    """Probability, from each state at time 0, that a flagged move happens before the episode ends.
+
+    ``events[s, b]`` flags the move from ``s`` in direction ``b`` (the direction actually taken, after a
+    slip), e.g. ``layout.event == layout.kinds.index("button")`` for "the button is pressed". Counting moves
+    rather than visits is what makes ``respawn`` cells (the cliff) count: the agent never stays on them.
+    The recursion is ``h_H = 0`` and
+    ``h_t(s) = sum_a pi(a|s) sum_b p(b|a) [events[s, b] + (1 - events[s, b]) h_{t+1}(move[s, b])]``,
+    with ``h = 0`` on terminal and wall states (the episode is over).
+
+    Parameters
+    ----------
+    layout : Layout
+    pi : ndarray (S, 4)
+    events : bool ndarray (S, 4)
+    horizon : int, optional
+        Steps in an episode; default ``layout.time_limit``.
+
+    Returns
+    -------
+    ndarray (S,) float64 in [0, 1]
+    """
+    H = layout.time_limit if horizon is None else int(horizon)
+    pi = np.asarray(pi, dtype=np.float64)
+    E = np.asarray(events, dtype=np.float64)
+    if E.shape != layout.move.shape or pi.shape != layout.move.shape:
+        raise ValueError(f"pi and events must have shape {layout.move.shape}; got {pi.shape} and {E.shape}")
+    T = layout.transition_probs()  # T[a, b] = p(direction b | intended a)
+    live = ~(layout.terminal | layout.wall)
+    hit = np.sum(pi * (E @ T.T), axis=1)
+    h = np.zeros(layout.num_states)
+    for _ in range(H):
+        onward = np.sum(pi * (((1.0 - E) * h[layout.move]) @ T.T), axis=1)
+        h = np.where(live, hit + onward, 0.0)
+    return np.clip(h, 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------------------------- the hook
+
+
+def _normalized(pi: np.ndarray) -> np.ndarray:
+    pi = np.asarray(pi, dtype=np.float64)
+    return pi / pi.sum(axis=-1, keepdims=True)
+
+
+class ExactCredit:
+    """Exact ``Q^pi`` and ``A^pi`` of the policy that collected each update's rollout: the ``exact_fn`` hook.
+
+    Parameters
+    ----------
+    env : env, vector env, TabularMDP or None
+        An rlcredit gridworld (``GridWorldEnv``, ``GridVectorEnv``, a gymnasium wrapper or a
+        ``SyncVectorEnv`` of them, or a wrapper holding one in ``.venv`` such as the trainers' ``VecEnv``)
+        or a :class:`TabularMDP` with a horizon. Anything else (or None) has no model: every exact value
+        is NaN.
+    gamma : float
+        The trainer's discount in (0, 1]; the exact values use it, whatever the map's gamma is.
+    horizon : int, optional
+        Episode time limit the trainer runs under; default the map's time limit (``m.horizon``). Pass it
+        when the trainer cuts episodes earlier than the env does.
+    observations : ndarray (S, *obs_shape), optional
+        For a TabularMDP: the observation of every state, so policies can be given as functions of
+        observations (gridworlds render their own).
+    cache_size : int
+        How many layouts' models to keep (procedural maps).
+
+    Notes
+    -----
+    A procedural map (random mazes, random cheese) has one exact model per layout, rebuilt from its layout
+    seed; steps of such an env need ``layout_seeds`` (``venv.layout_seeds`` recorded *before* each step,
+    as a reset draws a new layout). Exact values are solved once per (update, layout) and cached for the
+    update; a call with another policy table for the same update and layout solves again.
+    """
+
+    def __init__(
+        self,
+        env: Any = None,
+        *,
+        gamma: float,
+        horizon: int | None = None,
+        observations: np.ndarray | None = None,
+        cache_size: int = 256,
+    ):
+        if isinstance(gamma, bool) or not 0.0 < float(gamma) <= 1.0:
+            raise ValueError(f"exact credit needs the trainer's gamma in (0, 1]; got {gamma!r}")
+        if horizon is not None and (int(horizon) != horizon or horizon < 1):
+            raise ValueError(f"horizon must be a positive int or None; got {horizon!r}")
+        self.gamma = float(gamma)
+        self.horizon = None if horizon is None else int(horizon)
+        self._cache_size = cache_size
+        self._mdps: OrderedDict[int, TabularMDP] = OrderedDict()
+        self._values: dict[int, PolicyValues] = {}
+        self._values_update: int | None = None
+        self._grid = _gridworld_of(env)
+        self._mdp: TabularMDP | None = None
+        self._observations = None if observations is None else np.asarray(observations)
+        if self._grid is None and isinstance(env, TabularMDP):
+            self._mdp = env.replace(gamma=self.gamma)
+            _finite_horizon(self._mdp, self.horizon)
+            if self._observations is not None and len(self._observations) != env.num_states:
+                raise ValueError(
+                    f"observations must have one row per state ({env.num_states}); got {len(self._observations)}"
+                )
+
+    # -- the model ------------------------------------------------------------------------------------------
+    @property
+    def has_model(self) -> bool:
+        """Whether exact values exist (an rlcredit gridworld or a TabularMDP)."""
+        return self._grid is not None or self._mdp is not None
+
+    @property
+    def procedural(self) -> bool:
+        """Whether every episode may draw a new layout (exact values then need layout seeds)."""
+        return self._grid is not None and self._grid.layouts.fixed is None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Object kinds of the map (empty for a TabularMDP)."""
+        return tuple(self._grid.map.kinds) if self._grid is not None else ()
+
+    @property
+    def reach_kinds(self) -> tuple[str, ...]:
+        """Object kinds with a nonzero reward or that end the episode: the ones ``exact/reach_<kind>`` tracks."""
+        if self._grid is None:
+            return ()
+        found = {ct.kind for ct in self._grid.map.legend.values() if ct.reward != 0.0 or ct.terminal}
+        return tuple(k for k in self._grid.map.kinds if k in found)
+
+    def _key(self, layout_seed: int) -> int:
+        if not self.has_model:
+            raise ValueError("this env has no exact model (not an rlcredit gridworld or a TabularMDP)")
+        if not self.procedural:
+            return -1
+        if int(layout_seed) < 0:
+            raise ValueError(
+                f"{self._grid.map.name} draws a new layout every episode: pass the layout seed of each step "
+                "(venv.layout_seeds, or info['layout_seed'] of a single env)"
+            )
+        return int(layout_seed)
+
+    def layout(self, layout_seed: int = -1) -> Layout | None:
+        """The gridworld layout with this seed (the only one for fixed maps); None for a TabularMDP."""
+        key = self._key(layout_seed)
+        if self._grid is None:
+            return None
+        return self._grid.layouts.fixed if key < 0 else self._grid.layouts.get(key)
+
+    def mdp(self, layout_seed: int = -1) -> TabularMDP:
+        """The exact model of a layout, with the trainer's gamma and the episode time limit as horizon."""
+        key = self._key(layout_seed)
+        if self._mdp is not None:
+            return self._mdp
+        if key in self._mdps:
+            self._mdps.move_to_end(key)
+            return self._mdps[key]
+        layout = self.layout(key)
+        m = layout.to_mdp(
+            gamma=self.gamma, horizon=self.horizon if self.horizon is not None else layout.time_limit
+        )
+        self._mdps[key] = m
+        if len(self._mdps) > self._cache_size:
+            self._mdps.popitem(last=False)
+        return m
+
+    def horizon_of(self, layout_seed: int = -1) -> int:
+        """The time limit exact values are computed for."""
+        return _finite_horizon(self.mdp(layout_seed), self.horizon)
+
+    def observations(self, layout_seed: int = -1) -> np.ndarray:
+        """The observation of every state of a layout, in state order: ``(S, *obs_shape)``.
+
+        Raises
+        ------
+        ValueError
+            For a TabularMDP built without ``observations`` (pass policy tables then).
+        """
+        layout = self.layout(layout_seed)
+        if layout is None:
+            if self._observations is None:
+                raise ValueError(
+                    "this TabularMDP has no observations: pass (S, A) policy tables or observations="
+                )
+            return self._observations
+        return observation_of(layout, np.arange(layout.num_states), self._grid.obs_mode)
+
+    def policy_table(self, pi: PolicyLike, layout_seed: int = -1) -> np.ndarray:
+        """``(S, A)`` float64 action probabilities of a policy on every state of a layout (rows renormalized)."""
+        m = self.mdp(layout_seed)
+        table = pi(self.observations(layout_seed)) if callable(pi) else pi
+        table = _as_numpy(table)
+        if table.shape != (m.num_states, m.num_actions):
+            raise ValueError(
+                f"policy table must have shape (S, A) = ({m.num_states}, {m.num_actions}); got {table.shape}"
+            )
+        return _normalized(table)
+
+    # -- exact values ---------------------------------------------------------------------------------------
+    def evaluate(self, pi: PolicyLike, layout_seed: int = -1) -> PolicyValues:
+        """Exact values of a policy on a layout (not cached)."""
+        return policy_values(self.mdp(layout_seed), self.policy_table(pi, layout_seed), horizon=self.horizon)
+
+    def values(self, update: int, pi: PolicyLike, layout_seed: int = -1) -> PolicyValues:
+        """Exact values of update ``update``'s policy on a layout, cached for the update.
+
+        A new update number empties the cache; the same (update, layout) with another policy table
+        solves again.
+        """
+        key = self._key(layout_seed)
+        if self._values_update != update:
+            self._values.clear()
+            self._values_update = update
+        table = self.policy_table(pi, key)
+        hit = self._values.get(key)
+        if hit is None or not np.array_equal(hit.pi, table):
+            hit = policy_values(self.mdp(key), table, horizon=self.horizon)
+            self._values[key] = hit
+        return hit
+
+    def cached(self, update: int, layout_seed: int = -1) -> PolicyValues | None:
+        """The values :meth:`values` computed for this update and layout, if any."""
+        if self._values_update != update:
+            return None
+        return self._values.get(self._key(layout_seed))
+
+    def __call__(
+        self,
+        update: int,
+        states: np.ndarray,
+        t: np.ndarray,
+        actions: np.ndarray,
+        policy_probs_all_states: PolicyLike,
+        *,
+        layout_seeds: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact ``Q_t(s, a)`` and ``A_t(s, a)`` of the policy that collected a batch of steps.
+
+        Parameters
+        ----------
+        update : int
+            The update the steps belong to (the cache key: one solve per update and layout).
+        states, t, actions : int arrays of one broadcastable shape, e.g. (T, N) or (B,)
+            State index ``s_t`` (``venv.state_index()`` before the step; -1 unknown), episode time ``t``
+            (``venv.elapsed_steps`` before the step) and action ``a_t``.
+        policy_probs_all_states : PolicyLike
+            The collecting policy on every state: an ``(S, A)`` table (the same for every layout: right for
+            fixed maps and for ``index``/``coords`` observations) or a function of observations (evaluated
+            on each layout's states: needed for ``grid`` observations of procedural maps).
+        layout_seeds : int array like ``states``, optional
+            Layout seed of each step; required for procedural maps, ignored for fixed ones.
+
+        Returns
+        -------
+        exact_q, exact_advantage : float64 arrays of the broadcast shape
+            NaN without a model, and where ``t`` is outside the time limit or a state is unknown.
+        """
+        s, tt, a = np.broadcast_arrays(np.asarray(states), np.asarray(t), np.asarray(actions))
+        q = np.full(s.shape, np.nan)
+        adv = np.full(s.shape, np.nan)
+        if not self.has_model:
+            return q, adv
+        if not self.procedural:
+            return self.values(update, policy_probs_all_states).lookup(s, tt, a)
+        if layout_seeds is None:
+            self._key(-1)  # raises the explanatory error
+        seeds = np.broadcast_to(np.asarray(layout_seeds, dtype=np.int64), s.shape)
+        for seed in np.unique(seeds[seeds >= 0]):
+            sel = seeds == seed
+            q[sel], adv[sel] = self.values(update, policy_probs_all_states, int(seed)).lookup(
+                s[sel], tt[sel], a[sel]
+            )
+        return q, adv
+
+
+def _gridworld_of(env: Any) -> Any | None:
+    """The ``GridWorldEnv`` / ``GridVectorEnv`` behind an env; None if there is none.
+
+    Looks through gymnasium wrappers (``.unwrapped``), wrappers that keep the wrapped batch in ``.venv``
+    (the trainers' ``VecEnv``, SB3's ``VecEnvWrapper``) and ``SyncVectorEnv`` (its first sub-env).
+    """
+    from rlcredit.gridworld.env import GridWorldEnv
+    from rlcredit.gridworld.vector import GridVectorEnv
+
+    seen = 0
+    while env is not None and not isinstance(env, TabularMDP) and seen < 32:
+        seen += 1
+        base = getattr(env, "unwrapped", env)
+        if isinstance(base, GridWorldEnv | GridVectorEnv):
+            return base
+        subs = getattr(base, "envs", None)
+        if subs:
+            first = getattr(subs[0], "unwrapped", subs[0])
+            return first if isinstance(first, GridWorldEnv) else None
+        env = getattr(env, "venv", None)
+    return None

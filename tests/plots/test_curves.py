@@ -1,0 +1,80 @@
+"""Curves draw the metrics columns as stored; seed bands and planner lines are the right numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rlcredit.plots.curves import bootstrap_band, learning_curves, reach_curves, seed_band
+
+
+def test_reach_curve_is_the_metrics_column(run_dir, kit):
+    d = reach_curves(run_dir).data
+    assert list(d.panels) == ["goal", "button", "intended"]
+    g = d.panels["button"]["ppo"]
+    np.testing.assert_array_equal(g.x[0], kit.STEPS)
+    np.testing.assert_array_equal(g.y[0], [0.1, 0.05, 0.01])
+    np.testing.assert_allclose(d.panels["goal"]["ppo"].y[0], [0.5, 0.6, 0.7])
+    assert g.grid is None  # one seed: no band
+
+
+def test_reach_curves_of_seeds_and_planners(kit, tmp_path):
+    reach = {0: (0.1, 0.05, 0.01), 1: (0.2, 0.1, 0.0), 2: (0.3, 0.0, 0.0)}
+    runs = [
+        kit.write_train_run(tmp_path / f"ppo-s{s}", seed=s, reach_button=r, credit=False, shaping=False)
+        for s, r in reach.items()
+    ]
+    runs.append(kit.write_plan_run(tmp_path / "bi"))
+    for scale in ("logit", "log", "linear"):
+        d = reach_curves(runs, kinds=["button"], scale=scale).data
+    g = d.panels["button"]["ppo"]
+    for s, y in zip(range(3), g.y):
+        np.testing.assert_array_equal(y, reach[s])
+    # the seeds share their steps, so the interpolated mean at the logged steps is the plain mean
+    np.testing.assert_allclose(np.interp(kit.STEPS, g.grid, g.mean), np.mean(list(reach.values()), axis=0))
+    np.testing.assert_allclose(np.interp(kit.STEPS, g.grid, g.low), np.min(list(reach.values()), axis=0))
+    assert d.references["button"] == {"bi": 1.0}
+
+
+def test_learning_curves_band_and_planner_line(kit, tmp_path):
+    returns = {0: (0.0, 0.5, 1.0), 1: (1.0, 1.5, 2.0), 2: (2.0, 2.5, 3.0), 3: (0.0, 0.0, 0.0)}
+    runs = [
+        kit.write_train_run(tmp_path / f"ppo-s{s}", seed=s, returns=r, credit=False, shaping=False)
+        for s, r in returns.items()
+    ]
+    runs.append(kit.write_plan_run(tmp_path / "bi"))
+    plot = learning_curves(runs)
+    g = plot.data.panels[kit.ENV]["ppo"]
+    Y = np.array(list(returns.values()))
+    np.testing.assert_allclose(np.interp(kit.STEPS, g.grid, g.mean), Y.mean(axis=0))
+    assert np.all(g.low <= g.mean + 1e-12) and np.all(g.mean <= g.high + 1e-12)
+    assert np.all(g.low >= Y.min(axis=0).min() - 1e-12) and np.all(g.high <= Y.max() + 1e-12)
+    assert plot.data.references[kit.ENV] == {"bi": 10.0}
+    minmax = learning_curves(runs, band="minmax").data.panels[kit.ENV]["ppo"]
+    np.testing.assert_allclose(np.interp(kit.STEPS, minmax.grid, minmax.high), Y.max(axis=0))
+    with pytest.raises(ValueError, match="band"):
+        learning_curves(runs, band="sd")
+
+
+def test_bootstrap_band_of_identical_seeds_has_no_width():
+    mean, lo, hi = bootstrap_band(np.tile([1.0, 2.0, 3.0], (5, 1)))
+    np.testing.assert_allclose([mean, lo, hi], [[1, 2, 3]] * 3)
+    rng = np.random.default_rng(1)
+    v = rng.normal(size=(200, 1))
+    _, lo, hi = bootstrap_band(v)
+    se = v.std() / np.sqrt(200)
+    assert hi[0] - lo[0] == pytest.approx(2 * 1.96 * se, rel=0.15)
+
+
+def test_seed_band_grid_is_the_common_range():
+    xs = [np.array([0.0, 10.0]), np.array([2.0, 8.0, 12.0])]
+    grid, mean, _, _ = seed_band(xs, xs, points=7)
+    np.testing.assert_array_equal(grid, [2.0, 8.0, 10.0])  # the logged steps inside the common range
+    np.testing.assert_allclose(mean, grid)
+    grid, _, _, _ = seed_band(xs, xs, points=2)
+    np.testing.assert_array_equal(grid, [2.0, 10.0])
+
+
+def test_curves_need_a_trainer(kit, tmp_path):
+    with pytest.raises(ValueError, match="trainer"):
+        reach_curves([kit.write_plan_run(tmp_path / "bi")])

@@ -1,0 +1,86 @@
+"""Policy networks and per-sample gradients, checked against plain torch computations."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from rlcredit.trainers import ObsSpec, Policy
+from rlcredit.trainers.grads import flat_params, grad_stats, per_sample_logp_grads
+from rlcredit.trainers.networks import OneHotLinear, layer_init
+
+
+def test_one_hot_linear_equals_linear_on_one_hot():
+    layer = layer_init(OneHotLinear(7, 5, start=2))
+    x = torch.tensor([2, 8, 5, 5])
+    dense = torch.nn.functional.one_hot(x - 2, 7).float() @ layer.weight.t() + layer.bias
+    torch.testing.assert_close(layer(x), dense)
+
+
+@pytest.mark.parametrize(
+    ("space", "network", "batch"),
+    [
+        (gym.spaces.Discrete(6), "mlp", np.array([0, 3, 5])),
+        (gym.spaces.Box(0, 1, (2,), np.float32), "mlp", np.zeros((3, 2), np.float32)),
+        (gym.spaces.Box(0, 1, (3, 4, 5), np.uint8), "mlp", np.ones((3, 3, 4, 5), np.uint8)),
+        (gym.spaces.Box(0, 1, (3, 4, 5), np.uint8), "cnn", np.ones((3, 3, 4, 5), np.uint8)),
+    ],
+)
+def test_action_probs_are_distributions_and_start_near_uniform(space, network, batch):
+    torch.manual_seed(0)
+    policy = Policy(ObsSpec.from_space(space), 4, network=network)
+    probs = policy.action_probs(batch)
+    assert probs.shape == (3, 4)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-12)
+    # Actor head gain 0.01: the initial policy is uniform to within a few percent.
+    np.testing.assert_allclose(probs, 0.25, atol=0.02)
+    assert policy.values(batch).shape == (3,)
+
+
+def test_policy_spec_round_trip():
+    policy = Policy(ObsSpec.from_space(gym.spaces.Discrete(9, start=1)), 3, hidden=(8,))
+    again = Policy.from_spec(policy.spec())
+    again.load_state_dict(policy.state_dict())
+    obs = np.arange(1, 10)
+    np.testing.assert_array_equal(again.action_probs(obs), policy.action_probs(obs))
+
+
+def test_cnn_needs_chw():
+    with pytest.raises(ValueError, match="cnn"):
+        Policy(ObsSpec("box", (5,)), 2, network="cnn")
+
+
+def test_per_sample_grads_match_autograd_one_at_a_time():
+    torch.manual_seed(1)
+    policy = Policy(ObsSpec("box", (3,)), 4, hidden=(5, 6))
+    obs = torch.randn(6, 3)
+    actions = torch.tensor([0, 1, 2, 3, 1, 0])
+    params = {k: v.detach() for k, v in policy.actor.named_parameters()}
+    grads = per_sample_logp_grads(policy.actor, params, obs, actions)
+    batched = torch.cat([g.reshape(6, -1) for g in grads.values()], dim=1)
+    for i in range(6):
+        policy.actor.zero_grad()
+        torch.log_softmax(policy.actor(obs[i : i + 1]), -1)[0, actions[i]].backward()
+        one = torch.cat([p.grad.reshape(-1) for p in policy.actor.parameters()])
+        torch.testing.assert_close(batched[i], one)
+
+
+def test_grad_stats_norm_and_cosine_with_the_parameter_change():
+    torch.manual_seed(2)
+    policy = Policy(ObsSpec("discrete", (), 4), 3, hidden=(5,))
+    before = flat_params(policy.actor)
+    # Step 3 repeats step 0's (obs, action) with another credit; step 2 has no credit.
+    obs, actions = np.array([0, 1, 2, 0]), np.array([2, 0, 1, 2])
+    credit = np.array([2.0, -1.0, 0.0, -0.5], np.float32)
+    # Move the parameters exactly along sample 0's gradient: its cosine must be 1.
+    params = {k: v.detach() for k, v in policy.actor.named_parameters()}
+    grads = per_sample_logp_grads(policy.actor, params, torch.as_tensor(obs), torch.as_tensor(actions))
+    g = torch.cat([x.reshape(4, -1) for x in grads.values()], dim=1)
+    with torch.no_grad():
+        torch.nn.utils.vector_to_parameters(before + 0.01 * g[0], policy.actor.parameters())
+    norm, cos = grad_stats(policy.actor, before, obs, actions, credit)
+    np.testing.assert_allclose(norm, (g.norm(dim=1) * torch.as_tensor(np.abs(credit))).numpy(), rtol=1e-5)
+    assert cos[0] == pytest.approx(1.0, abs=1e-5)
+    assert cos[3] == pytest.approx(-1.0, abs=1e-5)  # same direction, negative credit
+    assert -1.0 <= cos[1] <= 1.0
+    assert np.isnan(cos[2])  # zero credit: no direction
