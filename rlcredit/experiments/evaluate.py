@@ -1,0 +1,285 @@
+"""Test-time evaluation: trained policies and planners acting on the test variants of an experiment.
+
+Both kinds of agent are measured the same way, per test variant, over ``N`` episodes:
+
+- ``return``: mean undiscounted episode return; ``length``: mean episode length;
+- ``success``: the fraction of episodes that reached the intended objective (``info["intended"]``);
+- ``reach_<kind>``: the fraction of episodes that entered a cell of each object kind (e.g. the button);
+- ``region_<name>``: the fraction of episodes that entered a named region (e.g. the top-right corner);
+- ``optimal``: the best expected undiscounted return within the time limit (backward induction with
+  ``gamma = 1`` on the exact model, averaged over the layouts met in the episodes), and ``regret = optimal −
+  return``;
+- for fixed maps, exact figures of the agent's policy (no sampling error): ``exact_J`` (expected undiscounted
+  return), ``exact_reach_<kind>`` and ``exact_intended`` (probability of ever entering such a cell within the
+  time limit). MCTS, whose policy is a search rather than a table, has no exact figures;
+- for fixed maps, ``visits``: the mean number of visits per episode of every state (a list of length ``S``,
+  the start state and the final state included), i.e. where the agent goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rlcredit.experiments.spec import EnvVariant, EvalSpec
+
+__all__ = ["eval_seed", "evaluate_planner", "evaluate_policy", "optimal_return", "region_mask"]
+
+ActionProbs = Callable[[np.ndarray], np.ndarray]
+
+
+def eval_seed(seed: int, test_index: int) -> int:
+    """The seed of a piece's test episodes on its ``test_index``-th variant: the same for every agent of that
+    seed, and distinct from the training seed's streams."""
+    return int(np.random.SeedSequence([seed, 0x7E57, test_index]).generate_state(1)[0] % 2**31)
+
+
+def region_mask(layout: Any, place: str) -> np.ndarray:
+    """(S,) bool: the free cells of ``layout`` in a placement region (interior coordinates, as in map files)."""
+    from rlcredit.gridworld.maps import parse_region
+
+    H, W = layout.shape
+    rs, cs = parse_region(place, (H - 2, W - 2))
+    region = np.zeros((H, W), dtype=bool)
+    region[1:-1, 1:-1][rs, cs] = True
+    return region.reshape(-1) & ~layout.wall
+
+
+def optimal_return(layout: Any) -> float:
+    """Best expected undiscounted return from the start distribution within the time limit (exact)."""
+    from rlcredit.planning import backward_induction
+
+    m = layout.to_mdp(gamma=1.0)
+    return float(backward_induction(m).V[0] @ m.initial)
+
+
+class _LayoutCache:
+    """Per-layout figures (optimal return), computed once per distinct layout."""
+
+    def __init__(self) -> None:
+        self._opt: dict[int, float] = {}
+
+    def optimal(self, layout: Any) -> float:
+        key = id(layout)
+        if key not in self._opt:
+            self._opt[key] = optimal_return(layout)
+        return self._opt[key]
+
+
+def _summarize(
+    returns: np.ndarray,
+    lengths: np.ndarray,
+    intended: np.ndarray,
+    reached: Mapping[str, np.ndarray],
+    regions: Mapping[str, np.ndarray],
+    optimal: np.ndarray,
+) -> dict[str, float]:
+    out = {
+        "return": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "length": float(lengths.mean()),
+        "success": float(intended.mean()),
+        "optimal": float(optimal.mean()),
+        "regret": float(optimal.mean() - returns.mean()),
+    }
+    out.update({f"reach_{k}": float(v.mean()) for k, v in reached.items()})
+    out.update({f"region_{k}": float(v.mean()) for k, v in regions.items()})
+    return out
+
+
+def _exact(layout: Any, pi: np.ndarray) -> dict[str, float]:
+    """Exact undiscounted return and reach probabilities of ``pi`` ((S, A) or (H, S, A)) on a fixed layout."""
+    from rlcredit.planning import policy_evaluation, reach_probability
+
+    m = layout.to_mdp(gamma=1.0)
+    V = policy_evaluation(m, pi)
+    out = {"exact_J": float(V[0] @ m.initial)}
+    for k in layout.kinds:
+        out[f"exact_reach_{k}"] = float(m.initial @ reach_probability(m, pi, layout.cells_of(k)))
+    intended = np.flatnonzero(layout.intended)
+    out["exact_intended"] = float(m.initial @ reach_probability(m, pi, intended)) if intended.size else 0.0
+    return out
+
+
+def evaluate_policy(
+    action_probs: ActionProbs,
+    test: EnvVariant,
+    *,
+    obs: str | None,
+    spec: EvalSpec,
+    seed: int,
+) -> dict[str, float]:
+    """Run a trained policy for ``spec.episodes`` episodes on one test variant (all episodes at once).
+
+    Parameters
+    ----------
+    action_probs : callable
+        ``(B, *obs_shape)`` observations -> ``(B, A)`` action probabilities (``Policy.action_probs``).
+    test : EnvVariant
+        The test variant.
+    obs : str or None
+        Observation kind the policy was trained on.
+    spec : EvalSpec
+    seed : int
+        Seeds the env (layouts, start states, slips) and the action sampling.
+
+    Returns
+    -------
+    dict
+        The figures listed in the module docstring.
+    """
+    import rlcredit
+
+    n = spec.episodes
+    kw = dict(test.kwargs)
+    if obs is not None:
+        kw["obs"] = obs
+    venv = rlcredit.make_vec(test.id, num_envs=n, seed=seed, **kw)
+    rng = np.random.default_rng(seed)
+    o, first = venv.reset(seed=seed)
+    layouts = [venv.layout(i) for i in range(n)]
+    fixed = venv.layouts.fixed is not None
+    S = layouts[0].num_states
+    visits = np.bincount(first["state"], minlength=S).astype(np.float64)
+    kinds = venv.kinds
+    masks = {name: region_mask(layouts[0], place) for name, place in spec.regions.items()}
+    returns, lengths = np.zeros(n), np.zeros(n, np.int64)
+    intended = np.zeros(n, bool)
+    reached = np.zeros((n, len(kinds)), bool)
+    in_region = {name: np.zeros(n, bool) for name in masks}
+    active = np.ones(n, bool)
+    while active.any():
+        probs = np.asarray(action_probs(o), dtype=np.float64)
+        if spec.greedy:
+            actions = probs.argmax(axis=1)
+        else:
+            cdf = np.cumsum(probs, axis=1)
+            u = rng.random(n)[:, None] * cdf[:, -1:]
+            actions = np.minimum((u >= cdf).sum(axis=1), probs.shape[1] - 1)
+        o, reward, terminated, truncated, info = venv.step(actions)
+        states = info["final_state"]
+        returns[active] += reward[active]
+        lengths[active] += 1
+        intended |= active & info["intended"]
+        ev = info["event"]
+        hit = active & (ev >= 0)
+        reached[np.flatnonzero(hit), ev[hit]] = True
+        for name, mask in masks.items():
+            in_region[name] |= active & mask[states]
+        if fixed:
+            visits += np.bincount(states[active], minlength=S)
+        active &= ~(terminated | truncated)
+    cache = _LayoutCache()
+    optimal = np.array([cache.optimal(lay) for lay in layouts])
+    out = _summarize(
+        returns, lengths, intended, {k: reached[:, j] for j, k in enumerate(kinds)}, in_region, optimal
+    )
+    if fixed:
+        out["visits"] = (visits / n).tolist()
+        if spec.exact:
+            pi = np.asarray(action_probs(venv.observation_of(np.arange(S))), dtype=np.float64)
+            out.update(_exact(layouts[0], pi))
+    venv.close()
+    return out
+
+
+class _StateRecorder(gym.Wrapper):
+    """Records the states an episode visits (from ``info["state"]``) and the layout it was played on."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.states: list[int] = []
+        self.layout: Any = None
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self.states = [int(info["state"])]
+        self.layout = self.env.unwrapped.layout
+        return obs, info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.states.append(int(info["state"]))
+        return obs, reward, terminated, truncated, info
+
+
+def run_planner(
+    planner: Any, test: EnvVariant, *, episodes: int, seed: int, regions: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, float], Any]:
+    """Run a planner for ``episodes`` episodes on an env variant.
+
+    Returns
+    -------
+    (rows, figures, layout)
+        One dict per episode from :func:`~rlcredit.planning.planner.run_planner_episodes` (with
+        ``regions``: the names of the regions entered), the summary figures of the module docstring, and the
+        layout of the last episode.
+    """
+    import rlcredit
+    from rlcredit.planning.planner import run_planner_episodes
+
+    env = _StateRecorder(rlcredit.make(test.id, **test.kwargs))
+    rows: list[dict[str, Any]] = []
+    layouts = []
+    masks: dict[str, np.ndarray] | None = None
+    for i in range(episodes):
+        # One episode per call keeps each episode's visited states (the recorder resets with the env).
+        (row,) = run_planner_episodes(planner, env, 1, seed + i)
+        row["episode"] = i
+        if masks is None:
+            masks = {name: region_mask(env.layout, place) for name, place in regions.items()}
+        row["regions"] = [name for name, mask in masks.items() if any(mask[s] for s in env.states[1:])]
+        row["states"] = list(env.states)
+        rows.append(row)
+        layouts.append(env.layout)
+    kinds = env.unwrapped.layout.kinds
+    cache = _LayoutCache()
+    figures = _summarize(
+        np.array([r["return"] for r in rows]),
+        np.array([r["length"] for r in rows]),
+        np.array([r["intended"] for r in rows]),
+        {k: np.array([k in r["events"] for r in rows]) for k in kinds},
+        {name: np.array([name in r["regions"] for r in rows]) for name in regions},
+        np.array([cache.optimal(lay) for lay in layouts]),
+    )
+    if not _is_procedural(test):
+        S = env.layout.num_states
+        figures["visits"] = (
+            np.sum([np.bincount(r["states"], minlength=S) for r in rows], axis=0) / episodes
+        ).tolist()
+    env.close()
+    return rows, figures, env.layout
+
+
+def evaluate_planner(
+    make: Callable[[], Any], test: EnvVariant, *, spec: EvalSpec, seed: int
+) -> dict[str, float]:
+    """Run a fresh planner (``make()``) for ``spec.episodes`` episodes on one test variant.
+
+    Value iteration and backward induction on fixed maps also get the exact figures of their policy.
+    """
+    planner = make()
+    _, figures, layout = run_planner(planner, test, episodes=spec.episodes, seed=seed, regions=spec.regions)
+    if spec.exact and not _is_procedural(test):
+        pi = _planner_policy(planner)
+        if pi is not None:
+            figures.update(_exact(layout, pi))
+    return figures
+
+
+def _is_procedural(test: EnvVariant) -> bool:
+    from rlcredit.gridworld.maps import load_map
+    from rlcredit.gridworld.registry import resolve
+
+    path, variant = resolve(test.id)
+    return load_map(path, variant).randomized and test.kwargs.get("layout_seed") is None
+
+
+def _planner_policy(planner: Any) -> np.ndarray | None:
+    """The tabular policy of a VI ((S, A)) or BI ((H, S, A)) planner; None for search-based planners."""
+    result = getattr(planner, "result", None)
+    policy = getattr(result, "policy", None)
+    return None if policy is None else np.asarray(policy, dtype=np.float64)

@@ -1,0 +1,264 @@
+"""Experiment figures, from the files of an experiment directory.
+
+The standard figures (learning and reachability curves, credit, contrast bars) come from
+:func:`rlcredit.plots.plot_experiment`. A spec's ``figures`` list adds figures made from the test-time
+evaluations (``eval.json``):
+
+- ``discoverability`` (or ``discoverability:KIND``, default kind ``button``): for each training env, the
+  fraction of seeds whose final policy presses the button (exact probability of reaching it > 0.5, or the
+  test-time rate when there is no exact figure), against the probability that a uniform-random policy ever
+  reaches it in an episode (exact, from the env's model). Planners press it whenever it is the optimum.
+- ``power`` (or ``power:GAMMA``, default the env's discount): POWER (Turner et al. 2021) of every state of the
+  first training env, beside where each agent goes at test time (mean visits per episode), with the mean POWER of
+  the states each agent visits.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rlcredit.experiments.spec import EnvVariant, ExperimentSpec
+
+__all__ = ["discoverability", "experiment_figures", "power_visits", "uniform_reach"]
+
+
+def experiment_figures(
+    exp_dir: str | os.PathLike[str], spec: ExperimentSpec, evals: pd.DataFrame, table: pd.DataFrame
+) -> list[str]:
+    """Draw every figure of an experiment into ``EXP_DIR/plots/``; returns the problems met (as warnings).
+
+    A figure that cannot be drawn never stops an experiment: its results are in the tables already.
+    """
+    out = Path(exp_dir) / "plots"
+    problems: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from rlcredit.plots import plot_experiment
+
+            plot_experiment(exp_dir, per_run=False)
+        except Exception as e:  # derived output: report and carry on
+            problems.append(f"plots: {_why(e)}")
+        for name in spec.figures:
+            fig, _, arg = name.partition(":")
+            try:
+                if fig == "discoverability":
+                    discoverability(spec, evals, kind=arg or "button").save(out)
+                elif fig == "power":
+                    power_visits(exp_dir, spec, gamma=float(arg) if arg else None).save(out)
+            except Exception as e:  # derived output: report and carry on
+                problems.append(f"figure {name}: {_why(e)}")
+    return problems
+
+
+def _why(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def uniform_reach(env: EnvVariant, kind: str) -> float:
+    """Exact probability that the uniform-random policy enters a cell of ``kind`` within the time limit."""
+    import rlcredit
+    from rlcredit.planning import reach_probability
+
+    e = rlcredit.make(env.id, **env.kwargs)
+    layout = e.unwrapped.layout
+    m = layout.to_mdp()
+    pi = np.full((m.num_states, m.num_actions), 1.0 / m.num_actions)
+    return float(m.initial @ reach_probability(m, pi, layout.cells_of(kind)))
+
+
+def _pressed(group: pd.DataFrame, kind: str) -> np.ndarray:
+    """Per seed: 1 if the agent's final policy goes for ``kind`` (exact reach > 0.5, else test rate > 0.5)."""
+    exact, rate = f"exact_reach_{kind}", f"reach_{kind}"
+    values = group[exact] if exact in group and group[exact].notna().all() else group[rate]
+    return (values.to_numpy(dtype=np.float64) > 0.5).astype(np.float64)
+
+
+def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "button"):
+    """Fraction of seeds pressing ``kind`` vs its uniform-random reach probability, per agent.
+
+    Returns
+    -------
+    rlcredit.plots.style.Plot
+        Its ``data`` is a DataFrame ``agent, kind, train_env, uniform_reach, pressed, ci_low, ci_high, seeds``.
+    """
+    from rlcredit.experiments.stats import bootstrap_ci
+    from rlcredit.plots import style
+
+    if f"reach_{kind}" not in evals.columns:
+        raise ValueError(f"no evaluation measured reaching {kind!r}")
+    rows = []
+    for env in spec.envs:
+        test = next((t for t in env.tests if t.label == env.label), env.tests[0])
+        p_uniform = uniform_reach(test, kind)
+        here = evals[(evals["train_env"] == env.label) & (evals["env"] == test.label)]
+        for (agent, agent_kind), group in here.groupby(["agent", "kind"], sort=False):
+            pressed = _pressed(group, kind)
+            low, high = bootstrap_ci(pressed)
+            rows.append(
+                {
+                    "agent": agent,
+                    "kind": agent_kind,
+                    "train_env": env.label,
+                    "uniform_reach": p_uniform,
+                    "pressed": float(pressed.mean()),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "seeds": len(pressed),
+                }
+            )
+    data = pd.DataFrame(rows)
+    if data.empty:
+        raise ValueError("no finished evaluation on a training env")
+
+    with style.rc():
+        fig = style.new_figure(6.4, 4.2)
+        ax = fig.subplots()
+        colours = style.label_colours(data["agent"])
+        agents = list(dict.fromkeys(data["agent"]))
+        for k, (agent, group) in enumerate(data.groupby("agent", sort=False)):
+            g = group.sort_values("uniform_reach")
+            planner = g["kind"].iloc[0] == "plan"
+            # dodge the agents sideways (log axis) so identical results stay visible
+            x = g["uniform_reach"] * 10 ** (0.025 * (k - (len(agents) - 1) / 2))
+            low = np.where(np.isfinite(g["ci_low"]), g["pressed"] - g["ci_low"], 0.0)
+            high = np.where(np.isfinite(g["ci_high"]), g["ci_high"] - g["pressed"], 0.0)
+            ax.errorbar(
+                x,
+                g["pressed"],
+                yerr=[low, high],
+                color=colours[agent],
+                marker="s" if planner else "o",
+                ls="--" if planner else "-",
+                capsize=2.5,
+                lw=1.4,
+                ms=6 - 0.6 * k,
+                alpha=0.9,
+                label=f"{agent} ({'planner' if planner else 'trainer'})",
+            )
+        envs = data.drop_duplicates("train_env").sort_values("uniform_reach")
+        ax.set_xscale("log")
+        ax.set_ylim(-0.05, 1.05)
+        lo, hi = envs["uniform_reach"].min(), envs["uniform_reach"].max()
+        ax.set_xlim(lo / 2, hi * 2)
+        top = ax.secondary_xaxis("top")
+        top.set_xticks(envs["uniform_reach"].to_numpy(), [str(e) for e in envs["train_env"]], fontsize=7)
+        top.minorticks_off()
+        top.tick_params(length=2, colors="#555555")
+        ax.set_xlabel(f"P(uniform-random policy ever reaches the {kind} in an episode)")
+        ax.set_ylabel(f"fraction of seeds whose final policy goes to the {kind}")
+        ax.legend(loc="center left")
+        n = int(data["seeds"].max())
+        caption = (
+            f"Each point is one training env; a policy 'goes to the {kind}' when its exact probability of reaching "
+            f"it exceeds 0.5 ({n} seed{'' if n == 1 else 's'}, 95% bootstrap CI). Exact planners go wherever the "
+            f"reward is largest; a trainer is only credited for a reward its policy happens to sample, so the rarer "
+            f"a random visit, the fewer seeds press it (MCTS, searching with random rollouts on a fixed budget, "
+            f"shares the problem)."
+        )
+        style.finish(fig, f"Does the trained policy find the {kind}?", caption)
+    return style.Plot(
+        fig, f"discoverability_{kind}", f"Does the trained policy find the {kind}?", caption, data
+    )
+
+
+def _visits(exp_dir: Path, spec: ExperimentSpec, env_label: str, test_label: str) -> dict[str, np.ndarray]:
+    """Mean test-time visits per state of each agent (averaged over seeds) on one test variant."""
+    import json
+
+    from rlcredit.experiments.spec import expand_pieces
+
+    sums: dict[str, list[np.ndarray]] = {}
+    for piece in expand_pieces(spec, exp_dir):
+        path = exp_dir / piece.name / "eval.json"
+        if piece.env.label != env_label or not path.is_file():
+            continue
+        figures = json.loads(path.read_text(encoding="utf-8"))["envs"].get(test_label, {})
+        if "visits" in figures:
+            sums.setdefault(piece.agent, []).append(np.asarray(figures["visits"], dtype=np.float64))
+    return {agent: np.mean(v, axis=0) for agent, v in sums.items()}
+
+
+def power_visits(
+    exp_dir: str | os.PathLike[str],
+    spec: ExperimentSpec,
+    *,
+    gamma: float | None = None,
+    num_samples: int = 1000,
+):
+    """POWER of every state of the first training env, and each agent's test-time visits on it.
+
+    POWER is computed over the infinite horizon with discount ``gamma`` (default: the env's; at most 0.99).
+
+    Returns
+    -------
+    rlcredit.plots.style.Plot
+        Its ``data`` is a dict: ``power`` (S,), ``visits`` {agent: (S,)}, ``mean_power`` {agent: float} (the
+        visit-weighted mean POWER of the non-terminal states each agent stands on).
+    """
+    import matplotlib as mpl
+
+    import rlcredit
+    from rlcredit.planning import power
+    from rlcredit.plots import style
+    from rlcredit.plots.grid import draw_cells
+
+    exp_dir = Path(exp_dir)
+    env = spec.envs[0]
+    test = next((t for t in env.tests if t.label == env.label), env.tests[0])
+    e = rlcredit.make(test.id, **test.kwargs)
+    layout = e.unwrapped.layout
+    m = layout.to_mdp()
+    m = m.replace(gamma=min(m.gamma if gamma is None else gamma, 0.99))
+    res = power(m.replace(horizon=None), num_samples=num_samples, seed=0)
+    visits = _visits(exp_dir, spec, env.label, test.label)
+    if not visits:
+        raise ValueError(f"no test-time visits recorded on {test.label}")
+    H, W = layout.shape
+    free = ~layout.wall & ~layout.terminal
+    mean_power = {
+        a: float(np.sum(v * res.power * free) / max(np.sum(v * free), 1e-12)) for a, v in visits.items()
+    }
+
+    with style.rc():
+        panels = 1 + len(visits)
+        cols = min(panels, 4)
+        rows = math.ceil(panels / cols)
+        fig = style.new_figure(2.6 * cols, 2.7 * rows + 0.6)
+        axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+        pw = np.where(free, res.power, np.nan)
+        norm = mpl.colors.Normalize(np.nanmin(pw), np.nanmax(pw))
+        floor = style.SEQUENTIAL(norm(np.nan_to_num(pw, nan=norm.vmin)))[:, :3].reshape(H, W, 3)
+        draw_cells(axes[0], layout, floor=floor)
+        axes[0].set_title("POWER")
+        fig.colorbar(mpl.cm.ScalarMappable(norm, style.SEQUENTIAL), ax=axes[0], shrink=0.7)
+        vmax = max(float(np.max(v * free)) for v in visits.values()) or 1.0
+        vnorm = mpl.colors.LogNorm(vmin=min(1e-3, vmax / 10), vmax=vmax)
+        for ax, (agent, v) in zip(axes[1:], visits.items()):
+            colours = style.COUNTS(vnorm(np.clip(v, vnorm.vmin, None)))[:, :3]
+            colours[v <= 0] = 1.0
+            draw_cells(ax, layout, floor=colours.reshape(H, W, 3))
+            ax.set_title(f"{agent}\nmean POWER {mean_power[agent]:.3f}", fontsize=8.5)
+        fig.colorbar(
+            mpl.cm.ScalarMappable(vnorm, style.COUNTS),
+            ax=list(axes[1:panels]),
+            shrink=0.6,
+            label="visits per episode",
+        )
+        for ax in axes[panels:]:
+            ax.set_axis_off()
+        caption = (
+            f"Left: POWER of each state ({num_samples} iid uniform state-reward samples, gamma {m.gamma:g}): the best "
+            f"average future reward available from it. Others: mean visits per test episode on {test.label} (log "
+            f"colour); the number is the visit-weighted mean POWER of the states the agent stands on."
+        )
+        style.finish(fig, f"POWER and where each agent goes ({test.label})", caption)
+    data = {"power": res.power, "visits": visits, "mean_power": mean_power}
+    return style.Plot(fig, "power_visits", "POWER and where each agent goes", caption, data)

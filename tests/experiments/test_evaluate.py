@@ -1,0 +1,75 @@
+"""Test-time evaluation against hand-computed values on ButtonRoomBridge0.
+
+Bridge0 (7x9): the start is cell (2, 4); three moves down, (3, 4) -> (4, 4) -> (5, 4), enter the +10 button.
+Moving up from the start reaches (1, 4) and then bumps into the wall for the rest of the 100-step episode.
+"""
+
+import numpy as np
+import pytest
+
+from rlcredit.experiments.evaluate import evaluate_planner, evaluate_policy, optimal_return, region_mask
+from rlcredit.experiments.figures import uniform_reach
+from rlcredit.experiments.spec import EnvVariant, EvalSpec
+from rlcredit.planning.planner import make_planner
+
+BRIDGE0 = EnvVariant("rlcredit/ButtonRoomBridge0-v0", "Bridge0")
+UP, DOWN = 0, 2
+
+
+def constant(action: int):
+    def probs(obs: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(obs), 4))
+        out[:, action] = 1.0
+        return out
+
+    return probs
+
+
+def uniform(obs: np.ndarray) -> np.ndarray:
+    return np.full((len(obs), 4), 0.25)
+
+
+def test_always_down_presses_the_button():
+    f = evaluate_policy(constant(DOWN), BRIDGE0, obs="index", spec=EvalSpec(episodes=8), seed=0)
+    assert f["return"] == 10.0 and f["length"] == 3.0
+    assert f["reach_button"] == 1.0 and f["reach_goal"] == 0.0 and f["success"] == 0.0
+    assert f["optimal"] == 10.0 and f["regret"] == 0.0
+    assert f["exact_J"] == pytest.approx(10.0) and f["exact_reach_button"] == pytest.approx(1.0)
+    visits = np.asarray(f["visits"])
+    assert visits[[22, 31, 40, 49]] == pytest.approx([1, 1, 1, 1]) and visits.sum() == pytest.approx(4)
+
+
+def test_always_up_stays_in_the_top_region_for_the_whole_episode():
+    spec = EvalSpec(episodes=4, regions={"top": "rows:0-0,cols:3-3", "corner": "bottom-right-1x1"})
+    f = evaluate_policy(constant(UP), BRIDGE0, obs="coords", spec=spec, seed=0)
+    assert f["return"] == 0.0 and f["length"] == 100.0
+    assert f["region_top"] == 1.0 and f["region_corner"] == 0.0
+    assert f["exact_J"] == pytest.approx(0.0) and f["exact_intended"] == pytest.approx(0.0)
+
+
+def test_uniform_policy_matches_the_exact_reach_probability():
+    f = evaluate_policy(uniform, BRIDGE0, obs="index", spec=EvalSpec(episodes=2000), seed=1)
+    exact = uniform_reach(BRIDGE0, "button")
+    assert f["exact_reach_button"] == pytest.approx(exact)
+    assert 0.2 < exact < 0.24  # the map file's stated discoverability of Bridge0
+    se = np.sqrt(exact * (1 - exact) / 2000)
+    assert abs(f["reach_button"] - exact) < 4 * se
+
+
+def test_value_iteration_planner_presses_the_button():
+    f = evaluate_planner(lambda: make_planner("vi"), BRIDGE0, spec=EvalSpec(episodes=3), seed=0)
+    assert f["return"] == 10.0 and f["reach_button"] == 1.0 and f["regret"] == 0.0
+    assert f["exact_reach_button"] == pytest.approx(1.0)
+    assert optimal_return(_layout()) == 10.0
+
+
+def test_region_mask_matches_placement_convention():
+    mask = region_mask(_layout(), "top-right-3x3")
+    rows, cols = np.divmod(np.flatnonzero(mask), 9)
+    assert set(rows) == {1, 2, 3} and set(cols) == {5, 6, 7}
+
+
+def _layout():
+    import rlcredit
+
+    return rlcredit.make(BRIDGE0.id).unwrapped.layout
