@@ -123,8 +123,35 @@ def _execute(args: argparse.Namespace, spec, out) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run an experiment spec (every trainer and planner x seed), then contrast, plot and report."""
+    if args.spec and _is_steering_spec(args.spec):
+        return _run_steering_spec(args)
     spec, out = _load(args, args.spec)
     return _execute(args, spec, out)
+
+
+def _is_steering_spec(path: str) -> bool:
+    """A steering spec (``runs/steering.toml``) has a ``[steer]`` table; it is run by ``rlcredit steer``."""
+    from pathlib import Path
+
+    from rlcredit.config import read_toml
+
+    p = Path(path)
+    return p.suffix == ".toml" and p.is_file() and "steer" in read_toml(p)
+
+
+def _run_steering_spec(args: argparse.Namespace) -> int:
+    from rlcredit.cli import UserError
+    from rlcredit.steering.cli import cmd_steer
+
+    if args.resume or args.seeds is not None or args.backend != "local" or args.override:
+        raise UserError(
+            f"{args.spec} is a steering spec: only --out and --wandb apply (see rlcredit steer --help)"
+        )
+    from rlcredit.cli import build_parser
+
+    argv = ["steer", "--spec", args.spec, "--wandb", args.wandb] + (["--out", args.out] if args.out else [])
+    steer_args = build_parser().parse_args(argv)
+    return cmd_steer(steer_args)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

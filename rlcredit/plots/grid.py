@@ -164,7 +164,17 @@ def arrow_components(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p * ACTION_DX * ARROW, p * ACTION_DY * ARROW
 
 
-def _quiver(ax: Axes, layout: Layout, states: np.ndarray, probs: np.ndarray, colour: str) -> None:
+def quiver(
+    ax: Axes,
+    layout: Layout,
+    states: np.ndarray,
+    probs: np.ndarray,
+    colour: str,
+    *,
+    width: float = 0.014,
+    dots: bool = True,
+) -> None:
+    """Draw four arrows per state, each as long as the probability of its action (a policy vector field)."""
     r, c = layout.coords(states)
     u, v = arrow_components(probs)
     n = len(states)
@@ -177,7 +187,7 @@ def _quiver(ax: Axes, layout: Layout, states: np.ndarray, probs: np.ndarray, col
         scale_units="xy",
         scale=1.0,
         color=colour,
-        width=0.014,
+        width=width,
         headwidth=3.0,
         headlength=2.8,
         headaxislength=2.5,
@@ -185,7 +195,7 @@ def _quiver(ax: Axes, layout: Layout, states: np.ndarray, probs: np.ndarray, col
         zorder=3,
         pivot="tail",
     )
-    if n:
+    if n and dots:
         ax.scatter(c, r, s=2.0, color=colour, zorder=3, linewidths=0)
 
 
@@ -267,7 +277,7 @@ def policy_field(
         (axes[1], after, f"(b) π after update {u1}"),
     ):
         draw_cells(ax, layout)
-        _quiver(ax, layout, states, probs[states], colour)
+        quiver(ax, layout, states, probs[states], colour)
         ax.set_title(title)
     norm = style.signed_norm(delta[states])
     draw_cells(axes[2], layout)

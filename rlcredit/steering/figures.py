@@ -19,10 +19,10 @@ from rlcredit.plots import style
 from rlcredit.plots.grid import (
     ACTION_DX,
     ACTION_DY,
-    arrow_components,
     draw_cells,
     draw_triangles,
     kind_legend,
+    quiver,
 )
 from rlcredit.steering.behaviour import MazeBehaviour
 from rlcredit.steering.experiment import SteeringResult
@@ -36,28 +36,6 @@ LABELS = {
     "removed": "cheese removed from\nthe observation",
     "bi": "backward induction\n(planner)",
 }
-
-
-def _quiver(ax: Axes, layout: Layout, states: np.ndarray, probs: np.ndarray, colour: str) -> None:
-    r, c = layout.coords(states)
-    u, v = arrow_components(probs)
-    ax.quiver(
-        np.repeat(c, 4).astype(float),
-        np.repeat(r, 4).astype(float),
-        u.reshape(-1),
-        v.reshape(-1),
-        angles="xy",
-        scale_units="xy",
-        scale=1.0,
-        color=colour,
-        width=0.011,
-        headwidth=3.2,
-        headlength=3.0,
-        headaxislength=2.7,
-        minlength=0.0,
-        zorder=3,
-        pivot="tail",
-    )
 
 
 def _marks(ax: Axes, layout: Layout, corner: int, decision: int) -> None:
@@ -127,7 +105,7 @@ def steering_field(
         (axes[1], after, stats_after, f"(b) steered, α = {alpha:g}"),
     ):
         draw_cells(ax, layout)
-        _quiver(ax, layout, states, probs[states], style.AGENT_COLOURS["ppo"])
+        quiver(ax, layout, states, probs[states], style.AGENT_COLOURS["ppo"], width=0.011, dots=False)
         _marks(ax, layout, stats_before.corner, stats_before.decision)
         ax.set_title(f"{title}\nP(cheese) {st.p_cheese:.2f}, P(corner) {st.p_corner:.2f}")
     draw_cells(axes[2], layout)
