@@ -23,6 +23,12 @@ update's metrics row is written once its measurements are done. Two hooks plug m
 On rlcredit gridworlds with ``exact = true`` (the default) a missing ``exact_fn`` is
 :class:`~rlcredit.credit.ExactCredit` and a missing ``on_update`` is
 :class:`~rlcredit.credit.ShapingRecorder` (``shaping/`` files, ``exact/*`` and ``shaping/*`` metrics).
+When ``on_update`` is a ShapingRecorder (given or default) with an exact model, every update also
+reports ``exact/grad_cos``: the cosine between the trainer's sampled policy-gradient estimate at the
+parameters that collected the rollout, ``grad_theta mean_t c_t log pi(a_t|s_t)`` over the actor with the
+credit ``c_t`` of the update's first epoch (:attr:`~rlcredit.trainers.base.UpdateResult.first_credit`), and
+the exact policy gradient there (:meth:`~rlcredit.credit.ShapingRecorder.record_gradient`). Both are
+taken on the measurement thread from a copy of the actor made before the update.
 
 The module is callable: ``rlcredit.train(...)`` is :func:`train`, and ``import rlcredit.train`` still
 gives the module (see the end of this file).
@@ -51,11 +57,11 @@ from rlcredit.credit.records import CreditRecorder
 from rlcredit.tracking import Checkpointer, MetricsWriter, RunDir, WandbMirror
 from rlcredit.trainers.base import Trainer
 from rlcredit.trainers.config import CommonConfig, trainer_config
-from rlcredit.trainers.grads import flat_params, grad_stats
+from rlcredit.trainers.grads import flat_params, grad_stats, sampled_policy_gradient
 from rlcredit.trainers.networks import Policy
 from rlcredit.trainers.ppo import PPO
 from rlcredit.trainers.reinforce import Reinforce
-from rlcredit.trainers.rollout import EnvSource, make_env
+from rlcredit.trainers.rollout import EnvSource, VecEnv, make_env
 
 __all__ = ["ExactFn", "OnUpdate", "Run", "load_policy", "train"]
 
@@ -65,6 +71,7 @@ OnUpdate = Callable[
 ]
 
 TRAINERS: dict[str, type[Trainer]] = {"ppo": PPO, "reinforce": Reinforce}
+_LAYOUT_KEYS = ("layout_seed", "num_layouts", "time_limit", "slip", "gamma", "step_cost")
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,7 @@ def train(
     tags: Sequence[str] = (),
     exact_fn: ExactFn | None = None,
     on_update: OnUpdate | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> Run:
     """Train a policy with ``algo`` on ``env`` for ``steps`` env steps and write a run directory.
 
@@ -148,6 +156,13 @@ def train(
         wandb grouping (seeds of one experiment share a group).
     exact_fn, on_update :
         Measurement hooks; see the module docstring.
+    env_kwargs : mapping, optional
+        Keyword arguments of the env constructor, recorded in config.toml (the ``env_kwargs`` table; the
+        gridworld layout keys also at the top level, as ``rlcredit plan`` records them) so a resumed run
+        and the plots rebuild the same env: for gridworld ids and map files those of
+        ``rlcredit.make_vec`` (``time_limit``, ``slip``, ``gamma``, ``step_cost``, ``layout_seed``,
+        ``num_layouts``), for gymnasium ids those of ``gym.make``, for factories the factory's. None values
+        mean the constructor's default and are left out. On resume the stored ones are used.
 
     Returns
     -------
@@ -157,9 +172,12 @@ def train(
     ------
     rlcredit.config.ConfigError
         Unknown or invalid config keys.
+    ValueError
+        Env keyword arguments the env does not take (nothing is written then).
     FloatingPointError
         ``"non-finite loss at update U ..."``; the run directory keeps its last good checkpoint.
     """
+    kwargs = {k: v for k, v in (env_kwargs or {}).items() if v is not None}
     if resume is not None:
         run = RunDir.open(resume)
         stored = run.read_config()
@@ -168,29 +186,44 @@ def train(
                 raise ValueError(f"resume: {arg}={value!r} differs from the run's {stored[arg]!r}")
         if config is not None or overrides:
             raise ValueError("resume continues with the run's stored config; do not pass config or overrides")
-        algo, steps, seed = stored["algo"], stored["steps"], stored["seed"]
+        stored_kwargs = dict(stored.get("env_kwargs", {}))
+        if env_kwargs is not None and kwargs != stored_kwargs:
+            raise ValueError(f"resume: env_kwargs={kwargs!r} differ from the run's {stored_kwargs!r}")
+        algo, steps, seed, kwargs = stored["algo"], stored["steps"], stored["seed"], stored_kwargs
         if env is None:
             if stored["env_kind"] != "id":
                 raise ValueError(f"resume: the run's env was a factory ({stored['env']}); pass env= again")
             env = stored["env"]
         cfg = trainer_config(algo, stored.get(algo, {}), source=str(run.config_path))
+        venv = make_env(env, cfg.num_envs, seed, obs=cfg.obs, env_kwargs=kwargs)
     else:
         if algo is None or env is None or steps is None:
             raise ValueError("train needs algo, env and steps (or resume=RUN_DIR)")
         cfg = trainer_config(algo, config, overrides=overrides)
         if steps < 1:
             raise ValueError(f"steps must be positive, got {steps}")
-        run = RunDir.create(out_dir, root=root, name=f"{algo}-{_env_name(env)}")
-        run.write_config(
-            {
-                "algo": algo,
-                "env": env if isinstance(env, str) else f"{getattr(env, '__module__', '?')}.{_env_name(env)}",
-                "env_kind": "id" if isinstance(env, str) else "factory",
-                "steps": steps,
-                "seed": seed,
-                algo: to_dict(cfg),
-            }
-        )
+        # The env first: bad env keyword arguments fail before anything is written.
+        venv = make_env(env, cfg.num_envs, seed, obs=cfg.obs, env_kwargs=kwargs)
+        env_label = env if isinstance(env, str) else f"{getattr(env, '__module__', '?')}.{_env_name(env)}"
+        try:
+            run = RunDir.create(out_dir, root=root, name=f"{algo}-{_env_name(env)}")
+            run.write_config(
+                {
+                    "algo": algo,
+                    "env": env_label,
+                    "env_kind": "id" if isinstance(env, str) else "factory",
+                    **({"env_kwargs": kwargs} if kwargs else {}),
+                    # Layout-shaping keys also at the top level, where `rlcredit plan` runs keep them
+                    # (readers of either kind of run directory rebuild the layout from them).
+                    **{k: v for k, v in kwargs.items() if k in _LAYOUT_KEYS and venv.num_states is not None},
+                    "steps": steps,
+                    "seed": seed,
+                    algo: to_dict(cfg),
+                }
+            )
+        except BaseException:
+            venv.close()
+            raise
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)
     try:
@@ -198,6 +231,7 @@ def train(
             algo,
             cfg,
             env,
+            venv,
             steps,
             seed,
             run,
@@ -217,6 +251,7 @@ def _run(
     algo: str,
     cfg: CommonConfig,
     env: EnvSource,
+    venv: VecEnv,
     steps: int,
     seed: int,
     run: RunDir,
@@ -228,15 +263,17 @@ def _run(
     exact_fn: ExactFn | None,
     on_update: OnUpdate | None,
 ) -> Run:
-    venv = make_env(env, cfg.num_envs, seed, obs=cfg.obs)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         policy = Policy(venv.obs_spec, venv.num_actions, hidden=cfg.hidden, network=cfg.network)
     trainer = TRAINERS[algo](cfg, venv, policy, np.random.default_rng([seed, 1]))
     exact_fn, on_update, shaping = _default_hooks(cfg, trainer, run, exact_fn, on_update)
+    gradient_hook = _gradient_hook(on_update)
+    # The observation of every state, for fixed maps (procedural maps render them per layout).
+    all_obs = None if venv.procedural else venv.all_observations()
     checkpoints = Checkpointer(run.checkpoints_dir, keep=cfg.checkpoint_keep)
     metrics = MetricsWriter(run.metrics_path)
-    recorder = CreditRecorder(run.credit_dir)
+    recorder = CreditRecorder(run.credit_dir, fsync=False)
 
     update, global_step, wandb_id = 0, 0, None
     recent: collections.deque[float] = collections.deque(maxlen=100)
@@ -268,7 +305,14 @@ def _run(
     if wb.enabled:
         wandb_id = wb.run.id
     measurer = _Measurer(
-        metrics, wb, recorder if cfg.credit else None, exact_fn, on_update, logged_update=update
+        metrics,
+        wb,
+        recorder if cfg.credit else None,
+        exact_fn,
+        on_update,
+        logged_update=update,
+        gradient_hook=gradient_hook,
+        all_obs=all_obs,
     )
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(
@@ -280,12 +324,16 @@ def _run(
         desc=f"{algo} {_env_name(env)}",
         dynamic_ncols=True,
     )
+    copies = _ActorCopies(policy.actor)
     started = t_row = time.perf_counter()
     start_step = global_step
     status, error = "completed", None
 
     def save() -> Path:
         measurer.wait()  # a checkpoint at update U promises metrics rows and credit files up to U
+        recorder.sync()  # ... on disk: the per-update files are not flushed one by one
+        if shaping is not None:
+            shaping.sync()
         tensors, state = trainer.state()
         return checkpoints.save(
             update,
@@ -306,28 +354,29 @@ def _run(
             n_steps, episodes = trainer.collect()
             last = global_step + n_steps >= steps
             records = cfg.credit and (update % cfg.credit_every == 0 or last)
-            job = _Job(update, records=records)
+            job = _Job(update, records=records, grad_cos=gradient_hook is not None)
             if records or on_update is not None:
-                job.policy_before = _policy_snapshot(policy, venv)
-                if records and cfg.grad_samples:
-                    job.theta_before = flat_params(policy.actor)
+                job.policy_before = _policy_snapshot(policy, venv, all_obs)
+                if (records and cfg.grad_samples) or job.grad_cos:
+                    job.actor_before = copies.take(update, "before")
 
             result = trainer.learn(update, lr)
             global_step += n_steps
             recent.extend(episodes.returns.tolist())
 
             if records or on_update is not None:
-                job.policy_after = _policy_snapshot(policy, venv)
-                job.actor = copy.deepcopy(policy.actor)
+                job.policy_after = _policy_snapshot(policy, venv, all_obs)
+                job.actor = copies.take(update, "after")
                 # Own copies: the rollout buffers are reused by the next collect.
                 job.batch = {k: np.array(v) for k, v in result.steps.items()}
                 n = len(job.batch["action"])
                 job.batch["update"] = np.full(n, update, np.int32)
                 if result.logp_new is not None:
                     job.batch["logp_new"] = result.logp_new
-                else:
+                if result.logp_new is None or (job.grad_cos and all_obs is None):
                     job.obs = np.array(result.obs)
-                if job.theta_before is not None:
+                job.first_credit = result.first_credit
+                if records and cfg.grad_samples:
                     # Own random stream per update, so logging never changes what the trainer samples.
                     rng = np.random.default_rng([seed, 2, update])
                     job.grad_idx = np.sort(rng.choice(n, size=min(cfg.grad_samples, n), replace=False))
@@ -421,13 +470,16 @@ def _default_hooks(
     exact = ExactCredit(trainer.env.venv, gamma=cfg.gamma, horizon=horizon)
     if not exact.has_model:
         return exact_fn, on_update, None
-    shaping = ShapingRecorder(exact, run.shaping_dir) if on_update is None else None
+    shaping = ShapingRecorder(exact, run.shaping_dir, fsync=False) if on_update is None else None
     return exact_fn or exact, on_update or shaping, shaping
 
 
-def _policy_snapshot(policy: Policy, env: Any) -> np.ndarray | Callable[[np.ndarray], np.ndarray] | None:
-    """The policy on every state, frozen now: an (S, A) table, or for procedural gridworlds (whose states
-    depend on the layout) a function of observations backed by a copy of the actor; None without states."""
+def _policy_snapshot(
+    policy: Policy, env: Any, all_obs: np.ndarray | None
+) -> np.ndarray | Callable[[np.ndarray], np.ndarray] | None:
+    """The policy on every state, frozen now: an (S, A) table (``all_obs``: every state's observation),
+    or for procedural gridworlds (whose states depend on the layout) a function of observations backed by
+    a copy of the actor; None without states."""
     if env.procedural:
         actor = copy.deepcopy(policy.actor)
 
@@ -436,8 +488,44 @@ def _policy_snapshot(policy: Policy, env: Any) -> np.ndarray | Callable[[np.ndar
                 return torch.softmax(actor(torch.as_tensor(obs)).double(), dim=-1).numpy()
 
         return probs
-    all_obs = env.all_observations()
     return None if all_obs is None else policy.action_probs(all_obs)
+
+
+def _gradient_hook(on_update: OnUpdate | None) -> Any:
+    """The ``on_update`` hook if it takes the update's sampled policy gradient (a ShapingRecorder with an
+    exact model: ``exact/grad_cos``), else None."""
+    from rlcredit.credit.shaping import ShapingRecorder
+
+    if isinstance(on_update, ShapingRecorder) and on_update.exact.has_model:
+        return on_update
+    return None
+
+
+class _ActorCopies:
+    """Frozen copies of the actor for the measurement jobs, reused instead of deep-copied every update.
+
+    At most two jobs are alive at a time (the one the training thread is filling and the one being
+    measured: :meth:`_Measurer.submit` finishes the previous job first), and consecutive updates have
+    different parities, so a copy per (update parity, role) is never overwritten while a job uses it.
+    """
+
+    def __init__(self, actor: torch.nn.Module) -> None:
+        self.actor = actor
+        self._copies: dict[tuple[int, str], torch.nn.Module] = {}
+
+    def take(self, update: int, role: str) -> torch.nn.Module:
+        """A copy of the actor as it is now, for update ``update``'s job (``role``: "before" / "after")."""
+        key = (update % 2, role)
+        held = self._copies.get(key)
+        if held is None:
+            held = self._copies[key] = copy.deepcopy(self.actor)
+            return held
+        with torch.no_grad():
+            for src, dst in zip(self.actor.parameters(), held.parameters()):
+                dst.copy_(src)
+            for src, dst in zip(self.actor.buffers(), held.buffers()):
+                dst.copy_(src)
+        return held
 
 
 @dataclass
@@ -446,25 +534,29 @@ class _Job:
 
     update: int
     records: bool
+    grad_cos: bool = False
     row: dict[str, Any] = field(default_factory=dict)
     batch: dict[str, np.ndarray] | None = None
     obs: np.ndarray | None = None
     grad_obs: np.ndarray | None = None
     actor: torch.nn.Module | None = None
+    actor_before: torch.nn.Module | None = None
+    first_credit: np.ndarray | None = None
     policy_before: Any = None
     policy_after: Any = None
-    theta_before: torch.Tensor | None = None
     grad_idx: np.ndarray | None = None
 
 
 class _Measurer:
     """Finishes each update's measurements on one background thread, then logs its metrics row.
 
-    For update U it adds ``logp_new``, exact credit (``exact_fn``), runs ``on_update`` (whose scalars join
-    the row), computes the per-sample gradient statistics, writes the credit file and finally logs the
-    row to metrics.csv and wandb. This overlaps the rollout of update U+1 (torch, numpy and zstd release
-    the GIL). :meth:`submit` first finishes the previous job, so jobs run one at a time, in order, and an
-    exception in one surfaces at the next :meth:`submit` or :meth:`wait`.
+    For update U it adds ``logp_new``, exact credit (``exact_fn``), gives the sampled policy gradient to
+    ``gradient_hook`` (``exact/grad_cos``), runs ``on_update`` (whose scalars join the row), computes the
+    per-sample gradient statistics, writes the credit file and the row to metrics.csv; the training
+    thread then mirrors the row to wandb when it collects the result. This overlaps update U+1 (torch,
+    numpy, the compiled exact solvers and parquet release the GIL). :meth:`submit` first finishes the
+    previous job, so jobs run one at a time, in order, and an exception in one surfaces at the next
+    :meth:`submit` or :meth:`wait`.
     """
 
     def __init__(
@@ -476,9 +568,12 @@ class _Measurer:
         on_update: OnUpdate | None,
         *,
         logged_update: int,
+        gradient_hook: Any = None,
+        all_obs: np.ndarray | None = None,
     ) -> None:
         self.metrics, self.wb, self.recorder = metrics, wb, recorder
         self.exact_fn, self.on_update = exact_fn, on_update
+        self.gradient_hook, self.all_obs = gradient_hook, all_obs
         self.logged_update = logged_update
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlcredit-measure")
         self._pending: Future | None = None
@@ -490,8 +585,7 @@ class _Measurer:
     def wait(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
-            row = pending.result()
-            self.metrics.log(row)
+            row = pending.result()  # already in metrics.csv
             self.wb.log(row, step=row["global_step"])
             self.logged_update = row["update"]
 
@@ -502,17 +596,43 @@ class _Measurer:
             self._pool.shutdown()
 
     def _finish(self, job: _Job) -> dict[str, Any]:
+        row = self._measure(job)
+        # Written here, off the training thread (the file is rewritten and fsynced on every row).
+        self.metrics.log(row)
+        return row
+
+    def _measure(self, job: _Job) -> dict[str, Any]:
         batch = job.batch
         if batch is None:
             return job.row
         if "logp_new" not in batch:
-            batch["logp_new"] = _logp(job.actor, job.obs, batch["action"])
+            if isinstance(job.policy_after, np.ndarray) and (batch["state"] >= 0).all():
+                # A fixed map: the policy after the update on every state is already a table.
+                batch["logp_new"] = np.log(job.policy_after[batch["state"], batch["action"]])
+            else:
+                batch["logp_new"] = _logp(job.actor, job.obs, batch["action"])
         seeds = batch.pop("layout_seed")
         procedural = bool((seeds >= 0).any())
         if job.records and self.exact_fn is not None and job.policy_before is not None:
             kw = {"layout_seeds": seeds} if procedural else {}
             batch["exact_q"], batch["exact_advantage"] = self.exact_fn(
                 job.update, batch["state"], batch["t"], batch["action"], job.policy_before, **kw
+            )
+        if job.grad_cos and job.actor_before is not None and job.first_credit is not None:
+            grad = sampled_policy_gradient(
+                job.actor_before,
+                batch["action"],
+                job.first_credit,
+                obs=job.obs,
+                states=None if procedural else batch["state"],
+                all_obs=None if procedural else self.all_obs,
+            )
+            self.gradient_hook.record_gradient(
+                job.update,
+                job.actor_before,
+                grad,
+                job.actor_before.parameters(),
+                layout_seeds=seeds if procedural else None,
             )
         row = dict(job.row)
         if self.on_update is not None:
@@ -524,10 +644,14 @@ class _Measurer:
                 row.update(extra)
                 row["charts/SPS"] = sps
         if job.records and self.recorder is not None:
-            if job.theta_before is not None and len(job.grad_idx):
+            if job.grad_idx is not None and len(job.grad_idx):
                 idx = job.grad_idx
                 norm, cos = grad_stats(
-                    job.actor, job.theta_before, job.grad_obs, batch["action"][idx], batch["credit"][idx]
+                    job.actor,
+                    flat_params(job.actor_before),
+                    job.grad_obs,
+                    batch["action"][idx],
+                    batch["credit"][idx],
                 )
                 n = len(batch["action"])
                 batch["grad_norm"] = np.full(n, np.nan, np.float32)
@@ -561,6 +685,8 @@ EXAMPLES = """examples:
   rlcredit train ppo --env rlcredit/ButtonRoom-v0 --steps 200000
   rlcredit train reinforce --env my_map.toml --steps 100000 --set baseline=batch_mean --set lr=3e-3
   rlcredit train ppo --env CartPole-v1 --steps 100000 --wandb disabled
+  rlcredit train ppo --env rlcredit/CheeseMaze-v0 --steps 500000 --env-arg num_layouts=100 --env-arg slip=0.1
+  rlcredit train ppo --env rlcredit/FourRooms-v0 --steps 100000 --env-kwargs '{time_limit = 50}'
   rlcredit train ppo --list-config
   rlcredit train --resume runs/ppo-ButtonRoom-v0-20250101-120000-ab12"""
 
@@ -573,6 +699,19 @@ def add_cli(add: Callable[..., Any]) -> None:
     p.add_argument("algo", nargs="?", choices=sorted(TRAINERS), help="the trainer")
     p.add_argument(
         "--env", help="an rlcredit env id, a map .toml file, or any gymnasium id (Discrete actions)"
+    )
+    p.add_argument(
+        "--env-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a keyword argument of the env constructor, e.g. time_limit=50, slip=0.1, num_layouts=100, "
+        "layout_seed=3 for gridworlds, or any gym.make keyword (repeatable; VALUE is a TOML literal)",
+    )
+    p.add_argument(
+        "--env-kwargs",
+        metavar="TABLE",
+        help="env constructor keyword arguments as an inline TOML table, e.g. '{time_limit = 50, slip = 0.1}'",
     )
     p.add_argument("--steps", type=int, help="env steps to train for")
     p.add_argument("--seed", type=int, default=0)
@@ -604,8 +743,11 @@ def _cmd_train(args: Any) -> int:
             print(f"{r.name.ljust(width)}  {r.type} = {r.default}\n{' ' * width}  {r.doc}")
         return 0
     progress = False if args.no_progress else None
+    env_kwargs = _env_kwargs(args.env_kwargs, args.env_arg)
     if args.resume:
-        run = train(resume=args.resume, wandb=args.wandb, progress=progress, group=args.group)
+        run = train(
+            resume=args.resume, wandb=args.wandb, progress=progress, group=args.group, env_kwargs=env_kwargs
+        )
     else:
         if args.algo is None or args.env is None or args.steps is None:
             raise ValueError("rlcredit train needs ALGO, --env and --steps (or --resume RUN_DIR)")
@@ -625,6 +767,7 @@ def _cmd_train(args: Any) -> int:
             overrides=args.set,
             progress=progress,
             group=args.group,
+            env_kwargs=env_kwargs,
         )
     s = run.summary
     print(
@@ -632,6 +775,25 @@ def _cmd_train(args: Any) -> int:
         f"mean return (last 100 episodes) {s['return_mean_last100']:.3g}, {s['SPS']:.0f} steps/s"
     )
     return 0
+
+
+def _env_kwargs(table: str | None, items: Sequence[str]) -> dict[str, Any] | None:
+    """``--env-kwargs`` (an inline TOML table) updated by the ``--env-arg KEY=VALUE`` items; None if neither."""
+    from rlcredit.config import ConfigError, apply_overrides, parse_value
+
+    if table is None and not items:
+        return None
+    kwargs: Any = {}
+    if table is not None:
+        kwargs = parse_value(table.strip())
+        if not isinstance(kwargs, dict):
+            raise ConfigError(
+                f"--env-kwargs must be an inline TOML table like '{{time_limit = 50}}'; got {table!r}"
+            )
+    for item in items:
+        if "." in item.partition("=")[0]:
+            raise ConfigError(f"--env-arg {item!r}: the key must be a plain keyword argument name")
+    return apply_overrides(kwargs, list(items))
 
 
 class _CallableModule(types.ModuleType):

@@ -37,8 +37,10 @@ def test_plan_draws_the_optimal_path(capsys):
 
 def test_plan_on_a_user_map(tmp_path, capsys):
     p = tmp_path / "mine.toml"
-    p.write_text('name = "Mine"\ngamma = 0.9\nmap = """\n#####\n#S..#\n#..G#\n#####\n"""\n'
-                 '[legend]\nG = { kind = "goal", reward = 1.0, terminal = true }\n')
+    p.write_text(
+        'name = "Mine"\ngamma = 0.9\nmap = """\n#####\n#S..#\n#..G#\n#####\n"""\n'
+        '[legend]\nG = { kind = "goal", reward = 1.0, terminal = true }\n'
+    )
     assert main(["plan", "--env", str(p), "--planner", "vi"]) == 0
     out = capsys.readouterr().out
     assert "optimal expected return from the start (value iteration, gamma 0.9): 0.8100" in out
@@ -49,7 +51,10 @@ def test_plan_on_a_user_map(tmp_path, capsys):
     [
         (["plan", "--env", "rlcredit/Nope-v0"], "rlcredit: error: unknown env id 'rlcredit/Nope-v0'"),
         (["plan", "--env", "missing.toml"], "rlcredit: error: missing.toml: map file not found"),
-        (["plan", "--env", "rlcredit/Cliff-v0", "--planner", "vi"], "rlcredit: error: value_iteration with gamma=1"),
+        (
+            ["plan", "--env", "rlcredit/Cliff-v0", "--planner", "vi"],
+            "rlcredit: error: value_iteration with gamma=1",
+        ),
     ],
 )
 def test_user_errors_are_one_line_exit_2(argv, message, capsys):
@@ -59,6 +64,9 @@ def test_user_errors_are_one_line_exit_2(argv, message, capsys):
 
 
 def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "rlcredit.cli", "plan", "--env", "nowhere.toml"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "rlcredit.cli", "plan", "--env", "nowhere.toml"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2 and "map file not found" in out.stderr and "Traceback" not in out.stderr

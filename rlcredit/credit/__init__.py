@@ -20,7 +20,7 @@ from rlcredit.credit.exact import (
     time_occupancy,
 )
 from rlcredit.credit.records import CREDIT_SCHEMA, SCHEMA_VERSION, Column, CreditRecorder, read_credit
-from rlcredit.credit.shaping import ShapingRecorder, policy_change, shaping_frame
+from rlcredit.credit.shaping import ShapingRecorder, policy_change, shaping_frame, shaping_table
 
 __all__ = [
     "CREDIT_SCHEMA",
@@ -40,5 +40,6 @@ __all__ = [
     "policy_values",
     "read_credit",
     "shaping_frame",
+    "shaping_table",
     "time_occupancy",
 ]

@@ -20,6 +20,12 @@ The pieces:
 - :func:`event_reach_probability`: the exact probability that an event (entering a button, a lava cell,
   an intended cell, ...) happens before the episode ends.
 
+On gridworlds every solve runs on the layout's tables (``move``, ``step_reward``, the slip matrix) in
+compiled loops that release the GIL, so the trainers' background measurement thread does not hold up the
+rollout: one backward pass gives ``Q_t``, ``V_t`` and the reach probability of every tracked event at once,
+one forward pass the occupancy and the gradient weights. A :class:`TabularMDP` uses the generic solvers of
+:mod:`rlcredit.planning`; both agree to rounding.
+
 Example, as a trainer uses it::
 
     exact = ExactCredit(venv, gamma=cfg.gamma)          # has_model is False for envs without a model
@@ -30,10 +36,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numba import njit
 
 from rlcredit.gridworld.core import Layout
 from rlcredit.gridworld.observe import observation_of
@@ -81,12 +88,18 @@ class PolicyValues:
         ``V[t, s] = sum_a pi(a|s) Q[t, s, a]``; ``V[H] = 0``.
     J : float
         Expected discounted return of an episode from the model's initial distribution, ``initial @ V[0]``.
+    reach : dict of str to ndarray (S,)
+        Gridworlds solved by :class:`ExactCredit`: for every tracked event (each object kind with a reward
+        or that ends the episode, and ``"intended"`` when the map marks intended cells), the probability
+        from each state at time 0 that the event happens before the episode ends
+        (:func:`event_reach_probability`). Empty otherwise.
     """
 
     pi: np.ndarray
     Q: np.ndarray
     V: np.ndarray
     J: float
+    reach: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def horizon(self) -> int:
@@ -113,10 +126,9 @@ class PolicyValues:
         )
         H, S, A = self.Q.shape
         ok = (s >= 0) & (s < S) & (tt >= 0) & (tt < H) & (a >= 0) & (a < A)
-        q = np.full(s.shape, np.nan)
-        adv = np.full(s.shape, np.nan)
-        q[ok] = self.Q[tt[ok], s[ok], a[ok]]
-        adv[ok] = q[ok] - self.V[tt[ok], s[ok]]
+        ts = np.where(ok, tt * S + s, 0)  # flat (t, s) index; 0 where out of range (then masked)
+        q = np.where(ok, self.Q.reshape(-1)[ts * A + np.where(ok, a, 0)], np.nan)
+        adv = q - np.where(ok, self.V.reshape(-1)[ts], np.nan)
         return q, adv
 
 
@@ -234,6 +246,7 @@ def exact_policy_gradient(
     *,
     horizon: int | None = None,
     values: PolicyValues | None = None,
+    weights: np.ndarray | None = None,
 ) -> ExactGradient:
     """Exact gradient of the time-limited expected return ``J(theta)`` from ``m.initial``.
 
@@ -253,6 +266,9 @@ def exact_policy_gradient(
     values : PolicyValues, optional
         Exact values of this same policy (e.g. from :meth:`ExactCredit.values`); recomputed if its
         table differs from the policy's.
+    weights : ndarray (S, A), optional
+        :func:`gradient_weights` of ``values`` if already computed (e.g. :meth:`ExactCredit.weights`);
+        used only together with a matching ``values``.
 
     Returns
     -------
@@ -265,14 +281,21 @@ def exact_policy_gradient(
     probs = torch.softmax(logits_fn(x).double(), dim=-1)
     pi = _normalized(probs.detach().cpu().numpy())
     if values is None or not np.allclose(values.pi, pi, rtol=0.0, atol=1e-9):
-        values = policy_values(m, pi, horizon=horizon)
-    w = gradient_weights(m, values.pi, horizon=horizon, values=values)
+        values, weights = policy_values(m, pi, horizon=horizon), None
+    w = gradient_weights(m, values.pi, horizon=horizon, values=values) if weights is None else weights
+    return ExactGradient(grad=_surrogate_gradient(probs, w, params), values=values, weights=w)
+
+
+def _surrogate_gradient(probs: torch.Tensor, w: np.ndarray, params: list[torch.Tensor]) -> torch.Tensor:
+    """``grad_theta sum_{s,a} w(s, a) probs(a|s)`` with ``w`` fixed, flattened in the order of ``params``."""
+    import torch
+
     surrogate = (torch.as_tensor(w, dtype=probs.dtype, device=probs.device) * probs).sum()
     grads = torch.autograd.grad(surrogate, params, allow_unused=True)
     flat = torch.cat(
         [(g if g is not None else torch.zeros_like(p)).reshape(-1).double() for g, p in zip(grads, params)]
     )
-    return ExactGradient(grad=flat.detach(), values=values, weights=w)
+    return flat.detach()
 
 
 def cosine(a: Any, b: Any) -> float:
@@ -287,10 +310,12 @@ def cosine(a: Any, b: Any) -> float:
     y = _as_numpy(b).reshape(-1)
     if x.shape != y.shape:
         raise ValueError(f"cannot compare gradients of {x.size} and {y.size} parameters")
-    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    # Elementwise products and sums, not BLAS: a multithreaded BLAS call on a background thread can stall
+    # for milliseconds while the trainer keeps the cores busy.
+    nx, ny = np.sqrt(np.sum(x * x)), np.sqrt(np.sum(y * y))
     if nx == 0.0 or ny == 0.0 or not (np.isfinite(nx) and np.isfinite(ny)):
         return float("nan")
-    return float(np.clip(x @ y / (nx * ny), -1.0, 1.0))
+    return float(np.clip(np.sum(x * y) / (nx * ny), -1.0, 1.0))
 
 
 def _as_numpy(v: Any) -> np.ndarray:
@@ -312,33 +337,219 @@ def event_reach_probability(
     rather than visits is what makes ``respawn`` cells (the cliff) count: the agent never stays on them.
     The recursion is ``h_H = 0`` and
     ``h_t(s) = sum_a pi(a|s) sum_b p(b|a) [events[s, b] + (1 - events[s, b]) h_{t+1}(move[s, b])]``,
-    with ``h = 0`` on terminal and wall states (the episode is over).
+    with ``h = 0`` on terminal and wall states (the episode is over). Several events (a trailing axis of
+    ``events``) are solved in one backward pass.
 
     Parameters
     ----------
     layout : Layout
     pi : ndarray (S, 4)
-    events : bool ndarray (S, 4)
+    events : bool ndarray (S, 4) or (S, 4, K)
     horizon : int, optional
         Steps in an episode; default ``layout.time_limit``.
 
     Returns
     -------
-    ndarray (S,) float64 in [0, 1]
+    ndarray (S,) float64 in [0, 1], or (S, K) for (S, 4, K) events.
     """
     H = layout.time_limit if horizon is None else int(horizon)
-    pi = np.asarray(pi, dtype=np.float64)
-    E = np.asarray(events, dtype=np.float64)
-    if E.shape != layout.move.shape or pi.shape != layout.move.shape:
-        raise ValueError(f"pi and events must have shape {layout.move.shape}; got {pi.shape} and {E.shape}")
-    T = layout.transition_probs()  # T[a, b] = p(direction b | intended a)
-    live = ~(layout.terminal | layout.wall)
-    hit = np.sum(pi * (E @ T.T), axis=1)
-    h = np.zeros(layout.num_states)
-    for _ in range(H):
-        onward = np.sum(pi * (((1.0 - E) * h[layout.move]) @ T.T), axis=1)
-        h = np.where(live, hit + onward, 0.0)
-    return np.clip(h, 0.0, 1.0)
+    pi = np.ascontiguousarray(pi, dtype=np.float64)
+    E = np.asarray(events, dtype=bool)
+    if E.shape[:2] != layout.move.shape or E.ndim not in (2, 3) or pi.shape != layout.move.shape:
+        raise ValueError(
+            f"pi must have shape {layout.move.shape} and events {layout.move.shape} or (*{layout.move.shape}, K); "
+            f"got {pi.shape} and {E.shape}"
+        )
+    tables = _GridTables.of(layout, gamma=1.0, horizon=H, events=E if E.ndim == 3 else E[:, :, None])
+    h = tables.reach(pi)
+    return h if E.ndim == 3 else h[:, 0]
+
+
+@njit(cache=True, nogil=True)
+def _directions(pi: np.ndarray, T: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``W[s, b] = sum_a pi(a|s) p(b|a)``: probability that the move from ``s`` goes in direction ``b``."""
+    S, A = pi.shape
+    W = np.zeros((S, A))
+    for s in range(S):
+        for a in range(A):
+            p = pi[s, a]
+            if p != 0.0:
+                for b in range(A):
+                    W[s, b] += p * T[a, b]
+    return W
+
+
+@njit(cache=True, nogil=True)
+def _grid_backward(
+    move: np.ndarray,
+    step_reward: np.ndarray,
+    T: np.ndarray,
+    live: np.ndarray,
+    pi: np.ndarray,
+    gamma: float,
+    events: np.ndarray,
+    Q: np.ndarray,
+    V: np.ndarray,
+    reach: np.ndarray,
+    with_values: bool,
+) -> None:  # pragma: no cover - compiled
+    """One backward pass over time: ``Q_t``, ``V_t`` (if ``with_values``) and the reach probabilities.
+
+    ``move (S, 4)``, ``step_reward (S, 4)``, ``T (4, 4)``, ``live (S,)`` (neither terminal nor wall),
+    ``events (S, 4, K)``; fills ``Q (H, S, 4)``, ``V (H + 1, S)`` and ``reach (S, K)``.
+    """
+    S, A = pi.shape
+    H = V.shape[0] - 1
+    K = events.shape[2]
+    W = _directions(pi, T)
+    R = np.zeros((S, A))
+    for s in range(S):
+        for a in range(A):
+            for b in range(A):
+                R[s, a] += T[a, b] * step_reward[s, b]
+    V[H, :] = 0.0
+    h = np.zeros((S, K))
+    nh = np.zeros((S, K))
+    onward = np.zeros(A)
+    for t in range(H - 1, -1, -1):
+        for s in range(S):
+            if not live[s]:
+                if with_values:
+                    V[t, s] = 0.0
+                    Q[t, s, :] = 0.0
+                nh[s, :] = 0.0
+                continue
+            if with_values:
+                for b in range(A):
+                    onward[b] = V[t + 1, move[s, b]]
+                v = 0.0
+                for a in range(A):
+                    q = 0.0
+                    for b in range(A):
+                        q += T[a, b] * onward[b]
+                    q = R[s, a] + gamma * q
+                    Q[t, s, a] = q
+                    v += pi[s, a] * q
+                V[t, s] = v
+            for k in range(K):
+                x = 0.0
+                for b in range(A):
+                    x += W[s, b] * (1.0 if events[s, b, k] else h[move[s, b], k])
+                nh[s, k] = min(max(x, 0.0), 1.0)
+        h, nh = nh, h
+    reach[:, :] = h
+
+
+@njit(cache=True, nogil=True)
+def _grid_forward(
+    move: np.ndarray,
+    T: np.ndarray,
+    live: np.ndarray,
+    start: np.ndarray,
+    pi: np.ndarray,
+    gamma: float,
+    Q: np.ndarray,
+    d: np.ndarray,
+    w: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Forward over time: occupancy ``d (H, S)`` and gradient weights ``w[s, a] = sum_t gamma^t d_t Q_t``."""
+    H, S = d.shape
+    A = pi.shape[1]
+    W = _directions(pi, T)
+    d[:, :] = 0.0
+    d[0, :] = start
+    w[:, :] = 0.0
+    discount = 1.0
+    for t in range(H):
+        for s in range(S):
+            m = d[t, s]
+            if m == 0.0 or not live[s]:
+                continue
+            for a in range(A):
+                w[s, a] += discount * m * Q[t, s, a]
+            if t + 1 < H:
+                for b in range(A):
+                    d[t + 1, move[s, b]] += m * W[s, b]
+        discount *= gamma
+
+
+@dataclass(frozen=True, eq=False)
+class _GridTables:
+    """A layout's tables for the compiled solvers, with the discount, horizon and tracked events."""
+
+    move: np.ndarray
+    step_reward: np.ndarray
+    T: np.ndarray
+    live: np.ndarray
+    start: np.ndarray
+    gamma: float
+    horizon: int
+    events: np.ndarray  # (S, 4, K) bool
+    event_names: tuple[str, ...]
+
+    @classmethod
+    def of(
+        cls,
+        layout: Layout,
+        *,
+        gamma: float,
+        horizon: int,
+        events: np.ndarray | None = None,
+        event_names: tuple[str, ...] = (),
+    ) -> _GridTables:
+        S = layout.num_states
+        return cls(
+            move=np.ascontiguousarray(layout.move, dtype=np.int64),
+            step_reward=np.ascontiguousarray(layout.step_reward, dtype=np.float64),
+            T=np.ascontiguousarray(layout.transition_probs(), dtype=np.float64),
+            live=np.ascontiguousarray(~(layout.terminal | layout.wall)),
+            start=np.ascontiguousarray(layout.start, dtype=np.float64),
+            gamma=float(gamma),
+            horizon=int(horizon),
+            events=np.ascontiguousarray(events if events is not None else np.zeros((S, 4, 0), bool)),
+            event_names=tuple(event_names),
+        )
+
+    def _run(self, pi: np.ndarray, with_values: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        S, A = self.move.shape
+        H = self.horizon
+        Q = np.empty((H, S, A) if with_values else (0, S, A))
+        V = np.zeros((H + 1, S))
+        reach = np.empty((S, self.events.shape[2]))
+        _grid_backward(
+            self.move,
+            self.step_reward,
+            self.T,
+            self.live,
+            np.ascontiguousarray(pi, dtype=np.float64),
+            self.gamma,
+            self.events,
+            Q,
+            V,
+            reach,
+            with_values,
+        )
+        return Q, V, reach
+
+    def values(self, pi: np.ndarray) -> PolicyValues:
+        Q, V, reach = self._run(pi, True)
+        return PolicyValues(
+            pi=pi,
+            Q=Q,
+            V=V,
+            J=float(self.start @ V[0]),
+            reach={name: reach[:, k] for k, name in enumerate(self.event_names)},
+        )
+
+    def reach(self, pi: np.ndarray) -> np.ndarray:
+        return self._run(pi, False)[2]
+
+    def forward(self, values: PolicyValues) -> tuple[np.ndarray, np.ndarray]:
+        S, A = self.move.shape
+        d = np.empty((self.horizon, S))
+        w = np.empty((S, A))
+        _grid_forward(self.move, self.T, self.live, self.start, values.pi, self.gamma, values.Q, d, w)
+        return d, w
 
 
 # ----------------------------------------------------------------------------------------------- the hook
@@ -394,7 +605,7 @@ class ExactCredit:
         self.gamma = float(gamma)
         self.horizon = None if horizon is None else int(horizon)
         self._cache_size = cache_size
-        self._mdps: OrderedDict[int, TabularMDP] = OrderedDict()
+        self._mdps: OrderedDict[int, tuple[TabularMDP, _GridTables | None]] = OrderedDict()
         self._values: dict[int, PolicyValues] = {}
         self._values_update: int | None = None
         self._grid = _gridworld_of(env)
@@ -453,9 +664,13 @@ class ExactCredit:
 
     def mdp(self, layout_seed: int = -1) -> TabularMDP:
         """The exact model of a layout, with the trainer's gamma and the episode time limit as horizon."""
+        return self._model(layout_seed)[0]
+
+    def _model(self, layout_seed: int) -> tuple[TabularMDP, _GridTables | None]:
+        """The model of a layout and, for gridworlds, its tables for the compiled solvers."""
         key = self._key(layout_seed)
         if self._mdp is not None:
-            return self._mdp
+            return self._mdp, None
         if key in self._mdps:
             self._mdps.move_to_end(key)
             return self._mdps[key]
@@ -463,10 +678,22 @@ class ExactCredit:
         m = layout.to_mdp(
             gamma=self.gamma, horizon=self.horizon if self.horizon is not None else layout.time_limit
         )
-        self._mdps[key] = m
+        names = list(self.reach_kinds)
+        events = [layout.event == layout.kinds.index(kind) for kind in names]
+        if layout.intended.any():
+            names.append("intended")
+            events.append((layout.event >= 0) & layout.intended[layout.move])
+        tables = _GridTables.of(
+            layout,
+            gamma=self.gamma,
+            horizon=_finite_horizon(m, self.horizon),
+            events=np.stack(events, axis=2) if events else None,
+            event_names=tuple(names),
+        )
+        self._mdps[key] = (m, tables)
         if len(self._mdps) > self._cache_size:
             self._mdps.popitem(last=False)
-        return m
+        return m, tables
 
     def horizon_of(self, layout_seed: int = -1) -> int:
         """The time limit exact values are computed for."""
@@ -487,6 +714,10 @@ class ExactCredit:
                     "this TabularMDP has no observations: pass (S, A) policy tables or observations="
                 )
             return self._observations
+        if not self.procedural:
+            if self._observations is None:
+                self._observations = observation_of(layout, np.arange(layout.num_states), self._grid.obs_mode)
+            return self._observations
         return observation_of(layout, np.arange(layout.num_states), self._grid.obs_mode)
 
     def policy_table(self, pi: PolicyLike, layout_seed: int = -1) -> np.ndarray:
@@ -503,7 +734,48 @@ class ExactCredit:
     # -- exact values ---------------------------------------------------------------------------------------
     def evaluate(self, pi: PolicyLike, layout_seed: int = -1) -> PolicyValues:
         """Exact values of a policy on a layout (not cached)."""
-        return policy_values(self.mdp(layout_seed), self.policy_table(pi, layout_seed), horizon=self.horizon)
+        return self._solve(layout_seed, self.policy_table(pi, layout_seed))
+
+    def _solve(self, layout_seed: int, table: np.ndarray) -> PolicyValues:
+        m, tables = self._model(layout_seed)
+        if tables is None:
+            return policy_values(m, table, horizon=self.horizon)
+        return tables.values(m.check_policy(table))
+
+    def policy_gradient(
+        self,
+        update: int,
+        logits_fn: Callable[[torch.Tensor], torch.Tensor],
+        params: Iterable[torch.Tensor],
+        layout_seed: int = -1,
+    ) -> ExactGradient:
+        """:func:`exact_policy_gradient` of a torch policy on a layout, with the values cached for ``update``.
+
+        Parameters
+        ----------
+        update : int
+            The update whose policy this is (values already solved for it are reused).
+        logits_fn : callable
+            ``(S, *obs_shape)`` tensor -> ``(S, A)`` logits, differentiable in ``params``.
+        params : iterable of tensors
+        layout_seed : int
+            Procedural maps: the layout.
+        """
+        import torch
+
+        params = list(params)
+        obs = self.observations(layout_seed)
+        probs = torch.softmax(logits_fn(torch.as_tensor(np.asarray(obs))).double(), dim=-1)
+        values = self.values(update, probs.detach().cpu().numpy(), layout_seed)
+        w = self.weights(values, layout_seed)
+        return ExactGradient(grad=_surrogate_gradient(probs, w, params), values=values, weights=w)
+
+    def weights(self, values: PolicyValues, layout_seed: int = -1) -> np.ndarray:
+        """:func:`gradient_weights` ``(S, A)`` of a policy whose exact values on this layout are ``values``."""
+        m, tables = self._model(layout_seed)
+        if tables is None:
+            return gradient_weights(m, values.pi, horizon=self.horizon, values=values)
+        return tables.forward(values)[1]
 
     def values(self, update: int, pi: PolicyLike, layout_seed: int = -1) -> PolicyValues:
         """Exact values of update ``update``'s policy on a layout, cached for the update.
@@ -518,7 +790,7 @@ class ExactCredit:
         table = self.policy_table(pi, key)
         hit = self._values.get(key)
         if hit is None or not np.array_equal(hit.pi, table):
-            hit = policy_values(self.mdp(key), table, horizon=self.horizon)
+            hit = self._solve(key, table)
             self._values[key] = hit
         return hit
 

@@ -3,7 +3,7 @@
 A trainer's **credit** for step ``t`` is the scalar that multiplies ``grad log pi(a_t|s_t)`` in its update
 (REINFORCE: ``G_t - b(s_t)``; PPO: ``A_t * ratio`` where the clipped objective passes gradient, 0 where it
 is clipped). Every rollout's steps are written to ``RUN_DIR/credit/update_000012.parquet`` (one file per
-update, zstd-compressed, schema version in the file metadata) so any question about what an update
+update, snappy-compressed, schema version in the file metadata) so any question about what an update
 reinforced can be answered later from files alone::
 
     df = read_credit(run_dir)                    # all updates, one DataFrame
@@ -17,6 +17,7 @@ exact_q, exact_advantage``.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -31,7 +32,7 @@ import pyarrow.parquet as pq
 
 from rlcredit.tracking import atomic_write_bytes
 
-__all__ = ["CREDIT_SCHEMA", "SCHEMA_VERSION", "Column", "CreditRecorder", "read_credit"]
+__all__ = ["CREDIT_SCHEMA", "SCHEMA_VERSION", "Column", "CreditRecorder", "DeferredFiles", "read_credit"]
 
 SCHEMA_VERSION = 1
 """Bumped whenever a column is added, removed, renamed, retyped or changes meaning."""
@@ -48,7 +49,7 @@ class Column:
     ----------
     name : str
     dtype : numpy dtype name
-        Chosen small: on disk (zstd) a row takes well under 64 bytes.
+        Chosen small: on disk a row takes well under 64 bytes (about 25 with snappy).
     doc : str
         What the column holds, for each trainer where they differ.
     """
@@ -139,13 +140,83 @@ CREDIT_SCHEMA: tuple[Column, ...] = (
 
 _COLUMNS = {c.name: c for c in CREDIT_SCHEMA}
 _DICTIONARY = [c.name for c in CREDIT_SCHEMA if not c.is_float] + ["reward"]
+_STATISTICS = ["update", "env", "episode", "t", "state", "action"]
 _REQUIRED = ("update", "env", "episode", "t", "state", "action", "reward", "terminated", "truncated")
 
 
+@functools.cache
 def arrow_schema() -> pa.Schema:
     """The pyarrow schema of a credit file, with the schema version in its metadata."""
     fields = [pa.field(c.name, pa.from_numpy_dtype(np.dtype(c.dtype)), nullable=False) for c in CREDIT_SCHEMA]
     return pa.schema(fields, metadata={_META_KEY: str(SCHEMA_VERSION).encode()})
+
+
+class DeferredFiles:
+    """Atomic file writes whose ``fsync`` can wait for a later :meth:`sync`.
+
+    Every write goes to a temporary file in the same directory and is renamed over the target, so a
+    killed process never leaves a half-written file. With ``fsync=True`` each write is also flushed to
+    disk at once (:func:`rlcredit.tracking.atomic_write_bytes`); with ``fsync=False`` the files are only
+    remembered, and :meth:`sync` makes all of them (and their renames) durable in one go. The trainers
+    sync before every checkpoint: what a checkpoint promises survives a power loss, files written after
+    it are rewritten by a resumed run anyway, and an update costs no disk flush.
+    """
+
+    def __init__(self, *, fsync: bool = True) -> None:
+        self.fsync = fsync
+        self._pending: dict[Path, None] = {}
+
+    def write(self, path: Path, data: bytes) -> None:
+        """Replace ``path`` with ``data`` atomically."""
+        if self.fsync:
+            atomic_write_bytes(path, data)
+            return
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        self._pending[path] = None
+
+    def forget(self, path: Path) -> None:
+        """``path`` was deleted: nothing to sync."""
+        self._pending.pop(path, None)
+
+    def sync(self) -> None:
+        """``fsync`` every file written since the last sync, then their directories."""
+        dirs = {}
+        for path in self._pending:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            dirs[path.parent] = None
+        for d in dirs:
+            _fsync_dir(d)
+        self._pending.clear()
+
+
+def _fsync_dir(directory: Path) -> None:
+    flags = getattr(os, "O_DIRECTORY", None)
+    if flags is None:
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class CreditRecorder:
@@ -156,7 +227,11 @@ class CreditRecorder:
     directory : path-like
         Usually ``RunDir.credit_dir``; created if missing.
     compression : str
-        Parquet codec.
+        Parquet codec. Snappy: writing an update of 8192 steps takes about 2 ms of CPU against 3 ms for
+        zstd, for files about a third larger (both far under 64 bytes a step).
+    fsync : bool
+        Flush every file to disk as it is written; False leaves that to :meth:`sync` (see
+        :class:`DeferredFiles`). Writes are atomic either way.
 
     Examples
     --------
@@ -165,11 +240,14 @@ class CreditRecorder:
     >>> rec.flush(3)                                         # -> credit/update_000003.parquet
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, compression: str = "zstd") -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], *, compression: str = "snappy", fsync: bool = True
+    ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.compression = compression
         self._chunks: list[dict[str, np.ndarray]] = []
+        self._files = DeferredFiles(fsync=fsync)
 
     def path(self, update: int) -> Path:
         """The file holding update ``update``'s rows."""
@@ -222,7 +300,9 @@ class CreditRecorder:
 
     def table(self) -> pa.Table:
         """The buffered rows as a pyarrow Table with :func:`arrow_schema` (the buffer is kept)."""
-        if self._chunks:
+        if len(self._chunks) == 1:
+            cols = [self._chunks[0][c.name] for c in CREDIT_SCHEMA]
+        elif self._chunks:
             cols = [np.concatenate([ch[c.name] for ch in self._chunks]) for c in CREDIT_SCHEMA]
         else:
             cols = [np.zeros(0, c.dtype) for c in CREDIT_SCHEMA]
@@ -237,11 +317,22 @@ class CreditRecorder:
             return None
         sink = io.BytesIO()
         # Dictionary-encode the few-valued columns only: on float columns it costs time and saves nothing.
-        pq.write_table(self.table(), sink, compression=self.compression, use_dictionary=_DICTIONARY)
+        # Statistics (min/max per row group, for filtering readers) only where a filter makes sense.
+        pq.write_table(
+            self.table(),
+            sink,
+            compression=self.compression,
+            use_dictionary=_DICTIONARY,
+            write_statistics=_STATISTICS,
+        )
         self._chunks.clear()
         path = self.path(update)
-        atomic_write_bytes(path, sink.getvalue())
+        self._files.write(path, sink.getvalue())
         return path
+
+    def sync(self) -> None:
+        """Make every file written so far durable (a no-op with ``fsync=True``)."""
+        self._files.sync()
 
     def discard_after(self, update: int) -> None:
         """Delete files of updates after ``update`` (a resumed run rewrites them)."""
@@ -249,6 +340,7 @@ class CreditRecorder:
             m = _FILE.fullmatch(p.name)
             if m and int(m[1]) > update:
                 p.unlink()
+                self._files.forget(p)
 
 
 def read_credit(path: str | os.PathLike[str], *, updates: range | list[int] | None = None) -> pd.DataFrame:

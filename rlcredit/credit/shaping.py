@@ -17,6 +17,7 @@ The same hook returns the update's exact scalars for ``metrics.csv`` (see :meth:
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -25,23 +26,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from rlcredit.credit.exact import (
-    ExactCredit,
-    PolicyLike,
-    PolicyValues,
-    cosine,
-    event_reach_probability,
-    exact_policy_gradient,
-)
+from rlcredit.credit.exact import ExactCredit, PolicyLike, PolicyValues, cosine
+from rlcredit.credit.records import DeferredFiles
 from rlcredit.gridworld.core import Layout
-from rlcredit.planning import policy_evaluation
-from rlcredit.tracking import write_parquet
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ShapingRecorder", "policy_change", "shaping_frame"]
+__all__ = ["ShapingRecorder", "policy_change", "shaping_frame", "shaping_table"]
 
 _FILE = re.compile(r"update_(\d+)\.parquet")
 
@@ -81,6 +75,22 @@ def shaping_frame(
     terminal: np.ndarray | None = None,
     layout_seed: int = -1,
 ) -> pd.DataFrame:
+    """The shaping rows of one update as a DataFrame (:func:`shaping_table`, converted)."""
+    return shaping_table(
+        update, pi_before, pi_after, visits, layout=layout, terminal=terminal, layout_seed=layout_seed
+    ).to_pandas()
+
+
+def shaping_table(
+    update: int,
+    pi_before: np.ndarray,
+    pi_after: np.ndarray,
+    visits: np.ndarray,
+    *,
+    layout: Layout | None = None,
+    terminal: np.ndarray | None = None,
+    layout_seed: int = -1,
+) -> pa.Table:
     """The shaping rows of one update: one per state, in state order.
 
     Parameters
@@ -100,8 +110,8 @@ def shaping_frame(
 
     Returns
     -------
-    DataFrame with columns ``update, layout_seed, state, row, col, wall, terminal, visits,
-    pi_before_0..A-1, pi_after_0..A-1, tv, kl`` (int32/int16/bool/float32).
+    pyarrow Table with columns ``update, layout_seed, state, row, col, wall, terminal, visits,
+    pi_before_0..A-1, pi_after_0..A-1, tv, kl`` (int32/int64/int16/bool/float32).
     """
     p = np.asarray(pi_before, dtype=np.float64)
     q = np.asarray(pi_after, dtype=np.float64)
@@ -136,7 +146,7 @@ def shaping_frame(
         data[f"pi_after_{a}"] = q[:, a].astype(np.float32)
     data["tv"] = tv.astype(np.float32)
     data["kl"] = kl.astype(np.float32)
-    return pd.DataFrame(data)
+    return pa.table(data)
 
 
 def _batch_array(batch: Mapping[str, Any] | pd.DataFrame, *names: str) -> np.ndarray | None:
@@ -163,6 +173,9 @@ class ShapingRecorder:
     max_layouts : int
         Procedural maps: the exact scalars average over at most this many of the batch's layouts (the
         most visited); the parquet file describes the most visited one.
+    fsync : bool
+        Flush every file to disk as it is written; False leaves that to :meth:`sync`
+        (:class:`~rlcredit.credit.records.DeferredFiles`). Writes are atomic either way.
 
     Examples
     --------
@@ -173,7 +186,12 @@ class ShapingRecorder:
     """
 
     def __init__(
-        self, exact: ExactCredit, directory: str | os.PathLike[str] | None = None, *, max_layouts: int = 8
+        self,
+        exact: ExactCredit,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        max_layouts: int = 8,
+        fsync: bool = True,
     ) -> None:
         if max_layouts < 1:
             raise ValueError(f"max_layouts must be >= 1, got {max_layouts}")
@@ -183,6 +201,7 @@ class ShapingRecorder:
             self.directory.mkdir(parents=True, exist_ok=True)
         self.max_layouts = max_layouts
         self._grad_cos: dict[int, float] = {}
+        self._files = DeferredFiles(fsync=fsync)
 
     def path(self, update: int) -> Path | None:
         """The shaping file of an update (None without a directory)."""
@@ -196,6 +215,11 @@ class ShapingRecorder:
             m = _FILE.fullmatch(p.name)
             if m and int(m[1]) > update:
                 p.unlink()
+                self._files.forget(p)
+
+    def sync(self) -> None:
+        """Make every shaping file written so far durable (a no-op with ``fsync=True``)."""
+        self._files.sync()
 
     # -- exact policy gradient ------------------------------------------------------------------------------
     def record_gradient(
@@ -236,17 +260,10 @@ class ShapingRecorder:
         if not self.exact.has_model:
             return float("nan")
         params = list(params)
-        grads = []
-        for seed in self._layouts(layout_seeds):
-            obs = self.exact.observations(seed)
-            m = self.exact.mdp(seed)
-            table = self.exact.policy_table(_probs_of(logits_fn), seed)
-            values = self.exact.values(update, table, seed)
-            grads.append(
-                exact_policy_gradient(
-                    logits_fn, obs, m, params, horizon=self.exact.horizon, values=values
-                ).grad
-            )
+        grads = [
+            self.exact.policy_gradient(update, logits_fn, params, seed).grad
+            for seed in self._layouts(layout_seeds)
+        ]
         exact = sum(grads[1:], grads[0]) / len(grads)
         cos = cosine(sampled_grad, exact)
         self._grad_cos[update] = cos
@@ -309,11 +326,10 @@ class ShapingRecorder:
             m = self.exact.mdp(seed)
             layout = self.exact.layout(seed)
             out.setdefault("exact/J", []).append(before.J)
-            v_after = policy_evaluation(m, after, horizon=self.exact.horizon_of(seed))
-            out.setdefault("exact/J_after", []).append(float(m.initial @ v_after[0]))
-            if layout is not None:
-                for name, prob in self._reach(layout, before.pi, seed).items():
-                    out.setdefault(name, []).append(prob)
+            out.setdefault("exact/J_after", []).append(self.exact.evaluate(after, seed).J)
+            for event, h in before.reach.items():
+                name = "exact/intended" if event == "intended" else f"exact/reach_{event}"
+                out.setdefault(name, []).append(float(m.initial @ h))
             mine = states if seeds is None or not self.exact.procedural else states[seeds == seed]
             mine = mine[(mine >= 0) & (mine < m.num_states)]
             visits = np.bincount(mine, minlength=m.num_states)
@@ -322,10 +338,10 @@ class ShapingRecorder:
             out.setdefault("shaping/mean_tv", []).append(_mean(tv[acts & (visits > 0)]))
             out.setdefault("shaping/unvisited_tv", []).append(_mean(tv[acts & (visits == 0)]))
             if i == 0 and write and self.directory is not None:
-                frame = shaping_frame(
+                table = shaping_table(
                     update, before.pi, after, visits, layout=layout, terminal=m.terminal, layout_seed=seed
                 )
-                write_parquet(frame, self.path(update))
+                self._files.write(self.path(update), _small_parquet(table))
         metrics = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in out.items()}
         if update in self._grad_cos:
             metrics["exact/grad_cos"] = self._grad_cos.pop(update)
@@ -356,30 +372,12 @@ class ShapingRecorder:
             )
         return hit
 
-    def _reach(self, layout: Layout, pi: np.ndarray, seed: int) -> dict[str, float]:
-        H = self.exact.horizon_of(seed)
-        out = {}
-        for kind in self.exact.reach_kinds:
-            events = layout.event == layout.kinds.index(kind)
-            out[f"exact/reach_{kind}"] = float(
-                layout.start @ event_reach_probability(layout, pi, events, horizon=H)
-            )
-        if layout.intended.any():
-            events = (layout.event >= 0) & layout.intended[layout.move]
-            out["exact/intended"] = float(
-                layout.start @ event_reach_probability(layout, pi, events, horizon=H)
-            )
-        return out
 
+def _small_parquet(table: pa.Table) -> bytes:
+    """A table of a few hundred rows as parquet bytes: snappy, no dictionaries or statistics (at this size
+    zstd's and the encoders' setup cost more time than they save space)."""
+    import pyarrow.parquet as pq
 
-def _probs_of(logits_fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[np.ndarray], np.ndarray]:
-    """A numpy ``obs -> probs`` function from a torch logits function (no gradient)."""
-
-    def probs(obs: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            logits = logits_fn(torch.as_tensor(np.asarray(obs)))
-            return torch.softmax(logits.double(), dim=-1).cpu().numpy()
-
-    return probs
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="snappy", use_dictionary=False, write_statistics=False)
+    return sink.getvalue()

@@ -30,7 +30,10 @@ from rlcredit.mdp import TabularMDP
 class GridVectorEnv(VectorEnv):
     """``num_envs`` copies of a gridworld stepped together with array operations (see module docstring)."""
 
-    metadata: ClassVar[dict] = {"render_modes": ["rgb_array", "ansi"], "autoreset_mode": AutoresetMode.SAME_STEP}
+    metadata: ClassVar[dict] = {
+        "render_modes": ["rgb_array", "ansi"],
+        "autoreset_mode": AutoresetMode.SAME_STEP,
+    }
 
     def __init__(
         self,

@@ -31,12 +31,18 @@ class UpdateResult:
         The observations of those steps.
     logp_new : (B,) float32 or None
         log pi_new(a_t|s_t) if the trainer computed it.
+    first_credit : (B,) float32 or None
+        The credit the update's first gradient applies to each step at the parameters that collected
+        the rollout: PPO the first epoch's (normalized) advantage, REINFORCE ``G_t - b(s_t)`` (normalized
+        when ``norm_adv``). ``mean_t first_credit_t grad log pi(a_t|s_t)`` is the trainer's policy-gradient
+        estimate at those parameters (``exact/grad_cos`` compares it with the exact gradient).
     """
 
     metrics: dict[str, float]
     steps: dict[str, np.ndarray]
     obs: np.ndarray
     logp_new: np.ndarray | None = None
+    first_credit: np.ndarray | None = None
 
 
 class Trainer(ABC):

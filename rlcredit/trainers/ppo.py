@@ -56,6 +56,7 @@ class PPO(Trainer):
         rec_ratio = np.ones(n, np.float32)
         rec_adv = adv.reshape(-1).copy()
         rec_clipped = np.zeros(n, bool)
+        first_adv = np.empty(n, np.float32)  # the credit of the first epoch (ratio 1 at theta_k)
 
         pg_losses, v_losses, entropies, kls, old_kls, clipfracs = [], [], [], [], [], []
         inds = np.arange(n)
@@ -108,6 +109,8 @@ class PPO(Trainer):
                     rec_ratio[mb_np] = ratio.numpy()
                     rec_adv[mb_np] = mb_adv.numpy()
                     rec_clipped[mb_np] = clipped
+                    if epoch == 0:
+                        first_adv[mb_np] = mb_adv.numpy()
                 epoch_kls.append(approx_kl)
                 pg_losses.append(pg_loss.item())
                 v_losses.append(v_loss.item())
@@ -148,4 +151,4 @@ class PPO(Trainer):
             "credit": credit,
             "layout_seed": buf.flat("layout_seeds"),
         }
-        return UpdateResult(metrics, steps, buf.flat("obs"))
+        return UpdateResult(metrics, steps, buf.flat("obs"), first_credit=first_adv)

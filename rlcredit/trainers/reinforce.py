@@ -116,4 +116,6 @@ class Reinforce(Trainer):
             "credit": adv_used,
             "layout_seed": buf.flat("layout_seeds", used)[valid],
         }
-        return UpdateResult(metrics, steps, obs_np, logp_new.numpy())
+        return UpdateResult(
+            metrics, steps, obs_np, logp_new.numpy(), first_credit=np.asarray(adv_used, np.float32)
+        )

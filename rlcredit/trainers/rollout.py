@@ -14,7 +14,7 @@ reset, so its state is a seed and a list of actions that :meth:`ReplayEnv.restor
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -222,7 +222,21 @@ def _time_limit(venv: gym.vector.VectorEnv) -> int | None:
     return None
 
 
-def make_env(env: EnvSource, num_envs: int, seed: int, *, obs: str | None = None) -> VecEnv:
+_RESERVED_KWARGS = {
+    "obs": "the trainer config's obs",
+    "num_envs": "the trainer config's num_envs",
+    "seed": "seed=",
+}
+
+
+def make_env(
+    env: EnvSource,
+    num_envs: int,
+    seed: int,
+    *,
+    obs: str | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> VecEnv:
     """Build the batched env for a trainer.
 
     Parameters
@@ -234,28 +248,56 @@ def make_env(env: EnvSource, num_envs: int, seed: int, *, obs: str | None = None
         The seed is applied by the first ``reset``; it is needed here only by envs seeded at construction.
     obs : str, optional
         Observation kind of gridworlds; an error for other envs.
+    env_kwargs : mapping, optional
+        Keyword arguments of the env constructor: ``rlcredit.make_vec`` for gridworlds (``time_limit``,
+        ``slip``, ``gamma``, ``step_cost``, ``layout_seed``, ``num_layouts``), ``gym.make`` for gymnasium
+        ids, the factory itself for factories. ``obs``, ``num_envs`` and ``seed`` are not among them (they
+        have their own arguments).
+
+    Raises
+    ------
+    ValueError
+        For a reserved key, or keyword arguments the constructor does not take (the message names them).
     """
+    kwargs = dict(env_kwargs or {})
+    for key, where in _RESERVED_KWARGS.items():
+        if key in kwargs:
+            raise ValueError(f"env_kwargs may not set {key!r}; use {where}")
     if isinstance(env, str) and (env.startswith("rlcredit/") or env.endswith(".toml")):
         from rlcredit.gridworld import make_vec
 
-        kw = {} if obs is None else {"obs": obs}
-        return VecEnv(make_vec(env, num_envs=num_envs, seed=seed, **kw), name=env)
+        if obs is not None:
+            kwargs["obs"] = obs
+        try:
+            venv = make_vec(env, num_envs=num_envs, seed=seed, **kwargs)
+        except TypeError as e:
+            raise ValueError(f"{env}: bad env_kwargs {sorted(env_kwargs or {})}: {e}") from e
+        return VecEnv(venv, name=env)
     if obs is not None:
         raise ValueError(f"obs={obs!r} applies to rlcredit gridworlds only, not to {env!r}")
     if isinstance(env, str):
         env_id = env
 
         def factory() -> gym.Env:
-            return gym.make(env_id)
+            return gym.make(env_id, **kwargs)
 
         name = env
     elif callable(env):
-        factory, name = env, getattr(env, "__qualname__", type(env).__name__)
+        make, name = env, getattr(env, "__qualname__", type(env).__name__)
+
+        def factory() -> gym.Env:
+            return make(**kwargs)
+
     else:
         raise TypeError(f"env must be an env id, a map file or a factory; got {type(env).__name__}")
-    venv = SyncVectorEnv(
-        [lambda: ReplayEnv(factory()) for _ in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP
-    )
+    try:
+        venv = SyncVectorEnv(
+            [lambda: ReplayEnv(factory()) for _ in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP
+        )
+    except TypeError as e:
+        if not kwargs:
+            raise
+        raise ValueError(f"{name}: bad env_kwargs {sorted(kwargs)}: {e}") from e
     return VecEnv(venv, name=name)
 
 

@@ -333,3 +333,53 @@ def test_grad_cos_is_one_for_the_exact_gradient_and_minus_one_against_it():
     metrics = shaping(5, pi, pi, {"states": np.array([13])})
     assert metrics["exact/grad_cos"] == pytest.approx(-1.0)
     assert math.isnan(cosine(np.zeros(3), np.ones(3)))
+
+
+# ------------------------------------------------------------------------- compiled solvers vs generic ones
+
+
+@pytest.mark.parametrize("env_id", ["rlcredit/CliffSlippery-v0", "rlcredit/ButtonRoomBridge1-v0"])
+def test_gridworld_solvers_agree_with_the_generic_tabular_ones(env_id):
+    """ExactCredit solves gridworlds on the layout's tables; the generic TabularMDP solvers must agree."""
+    from rlcredit.credit import gradient_weights
+
+    env = rlcredit.make(env_id, slip=0.15)
+    exact = ExactCredit(env, gamma=0.93)
+    m, layout = exact.mdp(), exact.layout()
+    pi = np.random.default_rng(4).dirichlet(np.ones(4), size=m.num_states)
+    fast = exact.evaluate(pi)
+    slow = policy_values(m, pi)
+    np.testing.assert_allclose(fast.Q, slow.Q, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fast.V, slow.V, rtol=1e-12, atol=1e-12)
+    assert fast.J == pytest.approx(slow.J, rel=1e-12)
+    np.testing.assert_allclose(
+        exact.weights(fast), gradient_weights(m, pi, values=slow), rtol=1e-10, atol=1e-13
+    )
+    # The reach probabilities of every tracked event come out of the same backward pass.
+    assert set(fast.reach) == {*exact.reach_kinds, "intended"}
+    events = np.stack([layout.event == layout.kinds.index(k) for k in exact.reach_kinds], axis=2)
+    together = event_reach_probability(layout, pi, events, horizon=exact.horizon_of())
+    for i, kind in enumerate(exact.reach_kinds):
+        one = event_reach_probability(layout, pi, events[:, :, i], horizon=exact.horizon_of())
+        np.testing.assert_allclose(together[:, i], one, atol=1e-15)
+        np.testing.assert_allclose(fast.reach[kind], one, atol=1e-15)
+        target = reach_probability(m, pi, layout.cells_of(kind), horizon=exact.horizon_of())
+        if kind != "cliff":  # respawn cells are left at once: counted as events, never as visits
+            live = ~(layout.wall | layout.terminal)
+            np.testing.assert_allclose(one[live], target[live], atol=1e-12)
+
+
+def test_exact_credit_policy_gradient_is_exact_policy_gradient():
+    env = rlcredit.make("rlcredit/DelayedCorridor-v0", obs="index", time_limit=15, slip=0.1)
+    exact = ExactCredit(env, gamma=0.9)
+    S = exact.mdp().num_states
+    actor = _tabular_softmax(S, 4, seed=5)
+
+    def logits_fn(obs: torch.Tensor) -> torch.Tensor:
+        return actor(torch.nn.functional.one_hot(obs.long(), S).double())
+
+    want = exact_policy_gradient(logits_fn, exact.observations(), exact.mdp(), actor.parameters())
+    got = exact.policy_gradient(3, logits_fn, actor.parameters())
+    torch.testing.assert_close(got.grad, want.grad, rtol=1e-10, atol=1e-13)
+    assert got.values is exact.cached(3)  # solved once, kept for the update's other measurements
+    np.testing.assert_allclose(got.weights, want.weights, rtol=1e-10, atol=1e-13)

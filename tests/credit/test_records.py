@@ -114,3 +114,28 @@ def test_discard_after(tmp_path):
         rec.flush(u)
     rec.discard_after(1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["update_000001.parquet"]
+
+
+def test_deferred_fsync_writes_atomically_and_syncs_once(tmp_path, monkeypatch):
+    import os
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    rec = CreditRecorder(tmp_path, fsync=False)
+    for u in (1, 2, 3):
+        rec.add(_rollout_rows(u, T=2, N=3))
+        rec.flush(u)
+    assert not synced  # nothing flushed to disk yet ...
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"update_00000{u}.parquet" for u in (1, 2, 3)]
+    assert len(read_credit(tmp_path)) == 18  # ... but every file is complete (no temporary files left)
+    rec.discard_after(2)
+    rec.sync()
+    assert len(synced) == 2 + 1  # the two files still there, then their directory
+    rec.sync()
+    assert len(synced) == 3  # nothing new to sync
+
+    rec = CreditRecorder(tmp_path)  # the default flushes each file to disk as it is written
+    rec.add(_rollout_rows(4, T=1, N=2))
+    rec.flush(4)
+    assert len(synced) == 5  # the file and its directory

@@ -84,3 +84,50 @@ def test_grad_stats_norm_and_cosine_with_the_parameter_change():
     assert cos[3] == pytest.approx(-1.0, abs=1e-5)  # same direction, negative credit
     assert -1.0 <= cos[1] <= 1.0
     assert np.isnan(cos[2])  # zero credit: no direction
+
+
+@pytest.mark.parametrize(
+    "spec, obs",
+    [
+        (ObsSpec("box", (3,)), np.random.default_rng(0).normal(size=(7, 3)).astype(np.float32)),
+        (ObsSpec("discrete", (), 5), np.array([0, 4, 2, 2, 1, 3, 0])),
+    ],
+)
+def test_closed_form_per_sample_stats_equal_per_sample_autograd(spec, obs, monkeypatch):
+    """The linear-layer shortcut of grad_stats gives what differentiating each sample gives."""
+    import rlcredit.trainers.grads as grads
+
+    torch.manual_seed(3)
+    policy = Policy(spec, 4, hidden=(6, 5))
+    before = flat_params(policy.actor)
+    with torch.no_grad():
+        torch.nn.utils.vector_to_parameters(
+            before + 0.05 * torch.randn_like(before), policy.actor.parameters()
+        )
+    actions = np.array([0, 1, 2, 3, 1, 0, 2])
+    credit = np.array([1.0, -2.0, 0.5, 3.0, -0.1, 0.7, 1.5], np.float32)
+    fast = grad_stats(policy.actor, before, obs, actions, credit)
+    monkeypatch.setattr(grads, "_linear_stats", lambda *a: None)
+    slow = grad_stats(policy.actor, before, obs, actions, credit)
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=1e-6)
+
+
+def test_sampled_policy_gradient_per_state_equals_per_step():
+    """Summing steps per (state, action) first gives the gradient of the per-step mean."""
+    from rlcredit.trainers.grads import sampled_policy_gradient
+
+    torch.manual_seed(4)
+    policy = Policy(ObsSpec("box", (2,)), 3, hidden=(5,))
+    all_obs = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)  # one observation per state
+    rng = np.random.default_rng(1)
+    states, actions = rng.integers(0, 6, 40), rng.integers(0, 3, 40)
+    credit = rng.normal(size=40).astype(np.float32)
+    per_state = sampled_policy_gradient(policy.actor, actions, credit, states=states, all_obs=all_obs)
+    per_step = sampled_policy_gradient(policy.actor, actions, credit, obs=all_obs[states])
+    torch.testing.assert_close(per_state, per_step, rtol=1e-5, atol=1e-7)
+    # ... and is the gradient of mean_t credit_t log pi(a_t|s_t), by autograd on the loss itself.
+    logp = torch.log_softmax(policy.actor(torch.as_tensor(all_obs[states])), -1)
+    loss = (torch.as_tensor(credit) * logp[torch.arange(40), torch.as_tensor(actions)]).mean()
+    want = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(policy.actor.parameters()))])
+    torch.testing.assert_close(per_state.float(), want, rtol=1e-4, atol=1e-6)
