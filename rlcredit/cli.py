@@ -18,6 +18,7 @@ EXAMPLES = {
         "examples:\n  rlcredit plan --env rlcredit/ButtonRoom-v0\n"
         "  rlcredit plan --planner bi --env my_map.toml\n"
         "  rlcredit plan --planner mcts --env rlcredit/FourRoomsSlippery-v0 --episodes 20 --wandb disabled\n"
+        "  rlcredit plan --planner mcts --prior runs/ppo-ButtonRoom-v0-RUN --env rlcredit/ButtonRoom-v0\n"
         "  rlcredit plan --power --env rlcredit/FourRooms-v0"
     ),
 }
@@ -90,9 +91,11 @@ def cmd_envs(args: argparse.Namespace) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
     if args.verbose:
         print()
-        for env_id, entry in builtin_envs().items():
-            spec = entry.spec()
-            print(f"{env_id}: {spec.description}\n    {spec.purpose}")
+        from rlcredit.gridworld.registry import describe
+
+        for entry in builtin_envs().values():
+            if entry.variant is None:
+                print(describe(entry.spec()) + "\n")
     return 0
 
 
@@ -189,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--simulations", type=int, default=2000, help="MCTS simulations per step")
+    p.add_argument(
+        "--prior",
+        metavar="RUN_DIR",
+        default=None,
+        help="MCTS: PUCT with a trained policy's action probabilities as the prior (a training run directory)",
+    )
     p.add_argument("--gamma", type=float, default=None, help="discount (default: the map's)")
     p.add_argument(
         "--power", action="store_true", help="compute POWER (Turner et al. 2021) of every state and plot it"

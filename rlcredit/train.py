@@ -247,6 +247,14 @@ def train(
         torch.set_num_threads(threads)
 
 
+def _log_credit_sample(wb: WandbMirror, credit_dir: Path, *, max_rows: int = 2000, files: int = 8) -> None:
+    """Mirror a bounded, seeded sample of the last updates' credit rows to wandb as a ``credit`` table."""
+    paths = sorted(Path(credit_dir).glob("update_*.parquet"))[-files:]
+    if paths:
+        frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+        wb.log_table("credit", frame, max_rows=max_rows)
+
+
 def _run(
     algo: str,
     cfg: CommonConfig,
@@ -434,6 +442,7 @@ def _run(
             run.write_summary(summary)
             if wb.enabled:
                 wb.update_summary({k: v for k, v in summary.items() if v is not None})
+                _log_credit_sample(wb, run.credit_dir)
             wb.finish(exit_code=0 if status == "completed" else 1)
             venv.close()
     return Run(run.path, policy, pd.read_csv(run.metrics_path), summary, cfg)

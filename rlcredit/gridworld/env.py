@@ -116,6 +116,9 @@ class GridWorldEnv(gym.Env):
         self.tile_size = tile_size
         self.layouts = LayoutSource(self.map, layout_seed=layout_seed, num_layouts=num_layouts)
         self.layout_seed, self.layout = self.layouts.draw(np.random.default_rng(0))
+        from rlcredit.gridworld.registry import describe
+
+        self.__doc__ = describe(self.map)  # this map's documentation in fixed sections
         self.observation_space = observe.observation_space(obs, self.map.shape, len(self.map.kinds))
         self.action_space = spaces.Discrete(4)
         self._chars = {ct.kind: ch for ch, ct in self.map.legend.items()}

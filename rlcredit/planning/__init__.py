@@ -29,6 +29,7 @@ from rlcredit.planning.planner import (
     Planner,
     ValueIterationPlanner,
     make_planner,
+    policy_prior,
     run_planner_episodes,
 )
 from rlcredit.planning.power import PowerResult, power, uniform_rewards
@@ -44,6 +45,7 @@ __all__ += [
     "ValueIterationPlanner",
     "make_planner",
     "mcts",
+    "policy_prior",
     "power",
     "run_planner_episodes",
     "uniform_rewards",

@@ -44,8 +44,12 @@ def run_plan(args: argparse.Namespace) -> int:
         else:
             from rlcredit.planning import mcts
 
+            prior = _prior(args, env)
+
             def act(s: int, t: int) -> int:
-                return int(mcts(m, s, num_simulations=args.simulations, seed=args.seed + t).action)
+                return int(
+                    mcts(m, s, num_simulations=args.simulations, seed=args.seed + t, prior=prior).action
+                )
 
             states, ret, events = greedy_path(lay, act, start, m.horizon)
     spec = env.unwrapped.map
@@ -108,6 +112,7 @@ def _episodes(args, env, m, value: float) -> None:
         RunDir.create(args.out, root="runs", name=name) if args.out else RunDir.create(root="runs", name=name)
     )
     kw = {"num_simulations": args.simulations, "seed": args.seed} if args.planner == "mcts" else {}
+    run_extra = {"prior": str(args.prior)} if args.planner == "mcts" and args.prior else {}
     run_cfg = {
         "kind": "plan",
         "algo": args.planner,
@@ -119,8 +124,8 @@ def _episodes(args, env, m, value: float) -> None:
         run_cfg["layout_seed"] = args.layout_seed
     if args.gamma is not None:
         run_cfg["gamma"] = args.gamma
-    run.write_config({"run": run_cfg, "config": kw})
-    planner = make_planner(args.planner, **kw)
+    run.write_config({"run": {**run_cfg, **run_extra}, "config": kw})
+    planner = make_planner(args.planner, **kw, **({"prior": _prior(args, env)} if run_extra else {}))
     t0 = time.perf_counter()
     episodes = run_planner_episodes(planner, env, args.episodes, args.seed)
     metrics = MetricsWriter(run.metrics_path)
@@ -166,6 +171,15 @@ def _episodes(args, env, m, value: float) -> None:
         + ", ".join(f"{k} {summary[f'reach_rate/{k}']:.0%}" for k in kinds)
     )
     print(f"run directory: {run.path}")
+
+
+def _prior(args, env):
+    """PUCT prior from a trained policy's run directory (``--prior RUN_DIR``), or None."""
+    if not args.prior:
+        return None
+    from rlcredit.planning import policy_prior
+
+    return policy_prior(args.prior, env)
 
 
 def _exact_reach(planner: str, env, m) -> dict[str, float]:

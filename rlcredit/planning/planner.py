@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -282,6 +283,35 @@ _PLANNERS: dict[str, Callable[..., Planner]] = {
     "backward_induction": BackwardInductionPlanner,
     "mcts": MCTSPlanner,
 }
+
+
+def policy_prior(
+    run_dir: str | Path, env: Any, *, update: int | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A PUCT prior from a trained policy: planning on top of a learned policy.
+
+    Loads the policy of a training run directory (its safetensors checkpoint) and returns
+    ``prior(states) -> (len(states), A)`` action probabilities, evaluated on ``env``'s observations of those
+    states (the env must be a gridworld with the observation mode the policy was trained on). Pass it as
+    ``mcts(..., prior=policy_prior(run_dir, env))`` or ``MCTSPlanner(prior=...)``.
+    """
+    from rlcredit.gridworld.observe import observation_of
+    from rlcredit.train import load_policy
+
+    policy = load_policy(run_dir, update=update)
+    base = env.unwrapped if hasattr(env, "unwrapped") else env
+    if not hasattr(base, "layout"):
+        raise ValueError(
+            "policy_prior needs a gridworld env: the searched states are observed through its layout"
+        )
+    spec = policy.obs_spec
+    mode = "index" if spec.kind == "discrete" else ("grid" if len(spec.shape) == 3 else "coords")
+
+    def prior(states: np.ndarray) -> np.ndarray:
+        obs = observation_of(base.layout, np.asarray(states), mode)
+        return np.asarray(policy.action_probs(obs), dtype=np.float64)
+
+    return prior
 
 
 def make_planner(kind: str, **kwargs: Any) -> Planner:

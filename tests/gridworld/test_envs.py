@@ -249,3 +249,18 @@ def test_vector_env_state_round_trip_continues_identically(env_id):
         np.testing.assert_array_equal(ra, rb)
         np.testing.assert_array_equal(ta | ua, tb | ub)
     np.testing.assert_array_equal(a.layout_seeds, b.layout_seeds)
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_every_env_is_documented_in_fixed_sections(env_id):
+    from rlcredit.gridworld.registry import SECTIONS
+
+    env = gym.make(env_id)
+    doc = env.unwrapped.__doc__
+    positions = [doc.index(f"\n{name}\n{'-' * len(name)}\n") for name in SECTIONS]
+    assert positions == sorted(positions)
+    spec = env.unwrapped.map
+    for ct in spec.legend.values():
+        if ct.kind != "start":
+            assert f"entering a {ct.kind} cell: {ct.reward:+g}" in doc
+    assert f"truncated after {spec.time_limit} steps" in doc

@@ -367,5 +367,10 @@ def test_gridworld_resume_continues_exactly(tmp_path, env, monkeypatch):
 @pytest.mark.slow
 def test_wandb_offline_mirror_and_progress_bar(tmp_path, corridor, capsys):
     run = train("ppo", env=corridor, steps=512, out_dir=tmp_path / "run", config=FAST_PPO, progress=True)
-    assert list((run.dir / "wandb").glob("offline-run-*"))
+    (offline,) = (run.dir / "wandb").glob("offline-run-*")
     assert "ppo" in capsys.readouterr().err  # the bar's description
+    # a bounded sample of the credit rows is mirrored as a wandb.Table with the credit schema's columns
+    (table_file,) = (offline / "files" / "media" / "table").glob("credit_*.table.json")
+    table = __import__("json").loads(table_file.read_text())
+    assert "credit" in table["columns"] and "exact_advantage" in table["columns"]
+    assert 0 < len(table["data"]) <= 2000
