@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rlcredit.tracking import atomic_write_bytes
+from rlcredit.tracking.io import fsync_dir
 
 __all__ = ["CREDIT_SCHEMA", "SCHEMA_VERSION", "Column", "CreditRecorder", "DeferredFiles", "read_credit"]
 
@@ -199,24 +200,8 @@ class DeferredFiles:
                 os.close(fd)
             dirs[path.parent] = None
         for d in dirs:
-            _fsync_dir(d)
+            fsync_dir(d)
         self._pending.clear()
-
-
-def _fsync_dir(directory: Path) -> None:
-    flags = getattr(os, "O_DIRECTORY", None)
-    if flags is None:
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY | flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class CreditRecorder:

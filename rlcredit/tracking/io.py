@@ -37,7 +37,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     """Persist a rename in ``directory`` (no-op where directories cannot be opened, e.g. Windows)."""
     flags = getattr(os, "O_DIRECTORY", None)
     if flags is None:
@@ -97,7 +97,7 @@ def atomic_open(
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
