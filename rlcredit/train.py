@@ -285,7 +285,9 @@ def _run(
 
     update, global_step, wandb_id = 0, 0, None
     recent: collections.deque[float] = collections.deque(maxlen=100)
-    found = checkpoints.latest(skip_corrupt=True) if resuming else None
+    found = (
+        checkpoints.latest() if resuming else None
+    )  # a damaged newest checkpoint is an error, never a silent restart
     if found is not None:
         update, global_step = found.update, found.state["global_step"]
         trainer.load(found.tensors, found.state["trainer"], fallback_seed=seed + found.update)

@@ -374,3 +374,23 @@ def test_wandb_offline_mirror_and_progress_bar(tmp_path, corridor, capsys):
     table = __import__("json").loads(table_file.read_text())
     assert "credit" in table["columns"] and "exact_advantage" in table["columns"]
     assert 0 < len(table["data"]) <= 2000
+
+
+def test_resume_from_a_corrupt_checkpoint_is_a_clear_error_and_loses_nothing(tmp_path, corridor):
+    from rlcredit.tracking import CheckpointError
+
+    run = train(
+        "ppo",
+        env=corridor,
+        steps=1024,
+        out_dir=tmp_path / "run",
+        config=FAST_PPO,
+        wandb="disabled",
+        progress=False,
+    )
+    metrics_before = (run.dir / "metrics.csv").read_bytes()
+    (ckpt,) = sorted((run.dir / "checkpoints").glob("*.safetensors"))[-1:]
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"^corrupt checkpoint .*truncated"):
+        train(resume=run.dir, env=corridor, progress=False, wandb="disabled")
+    assert (run.dir / "metrics.csv").read_bytes() == metrics_before
