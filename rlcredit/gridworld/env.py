@@ -76,7 +76,35 @@ def sample_start(layout: core.Layout, rng: np.random.Generator, n: int | None = 
     return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(cdf) - 1)
 
 
-class GridWorldEnv(gym.Env):
+class MapEnvMixin:
+    """What the single and the batched env set up alike from a map: the validated spec, the observation mode, the
+    render mode, the layout source, and the single-env observation space."""
+
+    metadata: ClassVar[dict]
+
+    def _setup_map(
+        self,
+        spec: MapSpec | str | Path,
+        variant: str | None,
+        obs: str,
+        render_mode: str | None,
+        *,
+        layout_seed: int | None,
+        num_layouts: int | None,
+        **overrides: Any,
+    ) -> spaces.Space:
+        self.map = resolve_spec(spec, variant, **overrides)
+        self.obs_mode = observe.check_obs_mode(obs)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}"
+            )
+        self.render_mode = render_mode
+        self.layouts = LayoutSource(self.map, layout_seed=layout_seed, num_layouts=num_layouts)
+        return observe.observation_space(obs, self.map.shape, len(self.map.kinds))
+
+
+class GridWorldEnv(MapEnvMixin, gym.Env):
     """A gridworld defined by a map file (see :mod:`rlcredit.gridworld.maps`).
 
     Actions: ``Discrete(4)``: 0 up, 1 right, 2 down, 3 left. Observations: ``obs`` = ``"index"``
@@ -104,24 +132,24 @@ class GridWorldEnv(gym.Env):
         num_layouts: int | None = None,
         tile_size: int = 16,
     ):
-        self.map = resolve_spec(
-            spec, variant, time_limit=time_limit, slip=slip, gamma=gamma, step_cost=step_cost
+        self.observation_space = self._setup_map(
+            spec,
+            variant,
+            obs,
+            render_mode,
+            layout_seed=layout_seed,
+            num_layouts=num_layouts,
+            time_limit=time_limit,
+            slip=slip,
+            gamma=gamma,
+            step_cost=step_cost,
         )
-        self.obs_mode = observe.check_obs_mode(obs)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}"
-            )
-        self.render_mode = render_mode
+        self.action_space = spaces.Discrete(4)
         self.tile_size = tile_size
-        self.layouts = LayoutSource(self.map, layout_seed=layout_seed, num_layouts=num_layouts)
         self.layout_seed, self.layout = self.layouts.draw(np.random.default_rng(0))
         from rlcredit.gridworld.registry import describe
 
         self.__doc__ = describe(self.map)  # this map's documentation in fixed sections
-        self.observation_space = observe.observation_space(obs, self.map.shape, len(self.map.kinds))
-        self.action_space = spaces.Discrete(4)
-        self._chars = {ct.kind: ch for ch, ct in self.map.legend.items()}
         self._state = int(np.argmax(self.layout.start))
         self._t = 0
 
@@ -160,7 +188,7 @@ class GridWorldEnv(gym.Env):
         if self.render_mode == "rgb_array":
             return observe.render_rgb(self.layout, self._state, self.tile_size)
         if self.render_mode == "ansi":
-            return observe.render_ansi(self.layout, self._state, self._chars)
+            return observe.render_ansi(self.layout, self._state, self.map.chars)
         return None
 
     # -- exact model ----------------------------------------------------------------------------------------

@@ -119,6 +119,11 @@ class MapSpec:
         return tuple(out)
 
     @property
+    def chars(self) -> dict[str, str]:
+        """Object kind -> the map character that stands for it (for drawing maps as text)."""
+        return {ct.kind: ch for ch, ct in self.legend.items()}
+
+    @property
     def randomized(self) -> bool:
         """True when every reset may draw a new layout (maze or placed objects)."""
         return self.maze is not None or any(ct.place for ct in self.legend.values())

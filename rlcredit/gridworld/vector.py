@@ -22,12 +22,12 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rlcredit.gridworld import core, observe
-from rlcredit.gridworld.env import LayoutSource, resolve_spec, sample_start
+from rlcredit.gridworld.env import MapEnvMixin, sample_start
 from rlcredit.gridworld.maps import MapSpec
 from rlcredit.mdp import TabularMDP
 
 
-class GridVectorEnv(VectorEnv):
+class GridVectorEnv(MapEnvMixin, VectorEnv):
     """``num_envs`` copies of a gridworld stepped together with array operations (see module docstring)."""
 
     metadata: ClassVar[dict] = {
@@ -54,22 +54,28 @@ class GridVectorEnv(VectorEnv):
     ):
         if num_envs < 1:
             raise ValueError(f"num_envs must be positive, got {num_envs}")
-        self.map = resolve_spec(
-            spec, variant, time_limit=time_limit, slip=slip, gamma=gamma, step_cost=step_cost
+        self.single_observation_space = self._setup_map(
+            spec,
+            variant,
+            obs,
+            render_mode,
+            layout_seed=layout_seed,
+            num_layouts=num_layouts,
+            time_limit=time_limit,
+            slip=slip,
+            gamma=gamma,
+            step_cost=step_cost,
         )
-        self.obs_mode = observe.check_obs_mode(obs)
+        self.single_action_space = spaces.Discrete(4)
         self.num_envs = num_envs
         self.copy = copy
-        self.render_mode = render_mode
         self.kinds = self.map.kinds
-        self.layouts = LayoutSource(self.map, layout_seed=layout_seed, num_layouts=num_layouts)
-        self.single_observation_space = observe.observation_space(obs, self.map.shape, len(self.kinds))
-        self.single_action_space = spaces.Discrete(4)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
-        self._chars = {ct.kind: ch for ch, ct in self.map.legend.items()}
         H, W = self.map.shape
         self._S = H * W
+        self._envs = np.arange(num_envs, dtype=np.int64)
+        self._offsets = self._envs * self._S  # where each env's rows start in per-env (procedural) tables
         self._per_env = self.layouts.fixed is None
         L = num_envs if self._per_env else 1
         self._move = np.zeros(L * self._S * 4, np.int64)
@@ -90,7 +96,7 @@ class GridVectorEnv(VectorEnv):
         self._rng = np.random.default_rng(seed)
         # Draw initial layouts and states so layout()/to_mdp() work before the first reset; stepping still
         # requires reset().
-        self._reset_envs(np.arange(num_envs))
+        self._reset_envs(self._envs)
         self._needs_reset = True
 
     # -- tables -----------------------------------------------------------------------------------------------
@@ -133,7 +139,7 @@ class GridVectorEnv(VectorEnv):
                 raise ValueError("GridVectorEnv takes one integer seed for the whole batch")
             self._rng = np.random.default_rng(seed)
         mask = None if options is None else options.get("reset_mask")
-        idx = np.arange(self.num_envs) if mask is None else np.flatnonzero(mask)
+        idx = self._envs if mask is None else np.flatnonzero(mask)
         self._reset_envs(idx)
         self._needs_reset = False
         return self._observe(), {"state": self._state.copy()}
@@ -151,18 +157,16 @@ class GridVectorEnv(VectorEnv):
         s = self._state
         idx = s * 4 + a
         if self._per_env:
-            off = np.arange(self.num_envs, dtype=np.int64) * self._S
-            idx += off * 4
+            idx += self._offsets * 4
         nxt = self._move[idx]
         reward = self._reward[idx]
         event = self._event[idx]
         intended = self._intended_ev[idx]
-        terminated = self._terminal[nxt + off] if self._per_env else self._terminal[nxt]
+        terminated = self._terminal[nxt + self._offsets] if self._per_env else self._terminal[nxt]
         if self._grid is not None:
             flat = self._grid.reshape(self.num_envs, -1)
-            ar = np.arange(self.num_envs)
-            flat[ar, self._S + s] = 0
-            flat[ar, self._S + nxt] = 1
+            flat[self._envs, self._S + s] = 0
+            flat[self._envs, self._S + nxt] = 1
         self._state = nxt
         self._t += 1
         self._ret += reward
@@ -199,7 +203,8 @@ class GridVectorEnv(VectorEnv):
             return tuple(observe.render_rgb(self.layout(i), self._state[i]) for i in range(self.num_envs))
         if self.render_mode == "ansi":
             return tuple(
-                observe.render_ansi(self.layout(i), self._state[i], self._chars) for i in range(self.num_envs)
+                observe.render_ansi(self.layout(i), self._state[i], self.map.chars)
+                for i in range(self.num_envs)
             )
         return None
 
@@ -231,7 +236,7 @@ class GridVectorEnv(VectorEnv):
         if self._grid is not None:
             for i in range(self.num_envs):
                 self._grid[i] = observe.static_planes(self.layout(i))
-            self._grid.reshape(self.num_envs, -1)[np.arange(self.num_envs), self._S + self._state] = 1
+            self._grid.reshape(self.num_envs, -1)[self._envs, self._S + self._state] = 1
         rng = np.random.default_rng()
         rng.bit_generator.state = snapshot["rng"]
         self._rng = rng

@@ -69,7 +69,7 @@ def run_plan(args: argparse.Namespace) -> int:
         f"{label}, intended moves: {len(states) - 1} steps, undiscounted return {ret:+g}, "
         f"reaches: {', '.join(events) or 'nothing'}"
     )
-    print(draw_path(lay, states, env.unwrapped._chars))
+    print(draw_path(lay, states, env.unwrapped.map.chars))
     print(f"planning time {time.perf_counter() - t0:.2f} s")
 
     if args.power:

@@ -106,6 +106,9 @@ def test_unknown_env_id_and_obs_mode():
         rlcredit.make("rlcredit/Nope-v0")
     with pytest.raises(ValueError, match="unknown observation mode 'pixels'"):
         rlcredit.make("rlcredit/ButtonRoom-v0", obs="pixels")
+    for make in (rlcredit.make, lambda env_id, **kw: rlcredit.make_vec(env_id, num_envs=2, **kw)):
+        with pytest.raises(ValueError, match="unknown render_mode 'human'"):
+            make("rlcredit/ButtonRoom-v0", render_mode="human")
     with pytest.raises(ValueError, match="num_envs must be positive"):
         rlcredit.make_vec("rlcredit/ButtonRoom-v0", num_envs=0)
 
