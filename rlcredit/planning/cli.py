@@ -75,7 +75,7 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.power:
         _power(args, env, m)
     if args.episodes > 0:
-        _episodes(args, env, m, value)
+        _episodes(args, env, m, value, res)
     return 0
 
 
@@ -103,7 +103,7 @@ def _power(args, env, m) -> None:
     print(f"heatmap: {', '.join(str(p) for p in paths)}")
 
 
-def _episodes(args, env, m, value: float) -> None:
+def _episodes(args, env, m, value: float, res) -> None:
     from rlcredit.planning.planner import make_planner, run_planner_episodes
     from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
 
@@ -162,7 +162,7 @@ def _episodes(args, env, m, value: float) -> None:
         summary.update(
             {f"reach_rate/{k}": float(np.mean([k in ep["events"] for ep in episodes])) for k in kinds}
         )
-        summary.update(_exact_reach(args.planner, env, m))
+        summary.update(_exact_reach(args.planner, env, m, res))
         run.write_summary(summary)
         wb.update_summary(summary)
     print(
@@ -182,18 +182,18 @@ def _prior(args, env):
     return policy_prior(args.prior, env)
 
 
-def _exact_reach(planner: str, env, m) -> dict[str, float]:
-    """Exact probability that the planner's (VI/BI) policy enters each object kind within the time limit."""
+def _exact_reach(planner: str, env, m, res) -> dict[str, float]:
+    """Exact probability that the planner's (VI/BI) policy, from the solution ``res`` already computed, enters each
+    object kind within the time limit."""
     if planner == "mcts":
         return {}
-    from rlcredit.planning import backward_induction, reach_probability, value_iteration
+    from rlcredit.planning import reach_probability
 
     lay = env.unwrapped.layout
     if planner == "vi":
-        pi = value_iteration(m).policy
-        pi_t = np.broadcast_to(pi, (m.horizon, *pi.shape)) if m.horizon else pi
+        pi_t = np.broadcast_to(res.policy, (m.horizon, *res.policy.shape)) if m.horizon else res.policy
     else:
-        pi_t = backward_induction(m).policy
+        pi_t = res.policy
     out = {}
     for k in lay.kinds:
         targets = lay.cells_of(k)
