@@ -24,10 +24,15 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "CorruptFileError",
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "leftover_temp_files",
+    "pid_alive",
+    "read_parquet",
+    "temp_prefix",
     "to_jsonable",
     "write_parquet",
 ]
@@ -35,6 +40,44 @@ __all__ = [
 # Temporary files are created with mode 0600; give the final file the permissions a plain open() would.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+def temp_prefix(name: str, pid: int | None = None) -> str:
+    """The name prefix of this process's temporary files for target ``name``: ``.NAME.PID.``.
+
+    The writer's pid in the name lets a cleanup tell its own (or a dead process's) leftovers from the
+    files another live process is still writing (:func:`leftover_temp_files`).
+    """
+    return f".{name}.{os.getpid() if pid is None else pid}."
+
+
+def leftover_temp_files(directory: Path, pattern: str = "*") -> list[Path]:
+    """Temporary files in ``directory`` left by this process or by processes that no longer exist.
+
+    ``pattern`` matches the target names (e.g. ``"ckpt_*"``). Files whose writer is another live process
+    are never returned; neither are names without a writer pid.
+    """
+    out = []
+    for p in Path(directory).glob(f".{pattern}.tmp"):
+        # .NAME.PID.RANDOM.tmp: NAME may contain dots, RANDOM (from mkstemp) never does.
+        parts = p.name.split(".")
+        pid = int(parts[-3]) if len(parts) >= 5 and parts[-3].isdigit() else None
+        if pid is not None and (pid == os.getpid() or not pid_alive(pid)):
+            out.append(p)
+    return out
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine (one owned by another user counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def fsync_dir(directory: Path) -> None:
@@ -79,9 +122,10 @@ def atomic_open(
         raise ValueError(f"atomic_open mode must be 'wb' or 'w'; got {mode!r}")
     path = Path(path)
     directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=directory)
     tmp = Path(tmp_name)
     try:
+        f: IO[Any]
         if mode == "w":
             f = os.fdopen(fd, "w", encoding=encoding or "utf-8", newline="")
         else:
@@ -176,4 +220,31 @@ def write_parquet(
 
     table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(df, preserve_index=None)
     with atomic_open(path, "wb") as f:
-        pq.write_table(table, f, compression=compression)
+        pq.write_table(table, f, compression=compression, write_page_checksum=True)
+
+
+class CorruptFileError(ValueError):
+    """A data file is damaged or unreadable; the message is one line naming it: ``"PATH: <why>"``."""
+
+
+def read_parquet(path: str | os.PathLike[str], columns: list[str] | None = None) -> pa.Table:
+    """Read a Parquet file, verifying the page checksums written by :func:`write_parquet` and the recorders.
+
+    Files written without checksums (older runs) are read as they are.
+
+    Raises
+    ------
+    CorruptFileError
+        ``"PATH: damaged Parquet file (<why>)"`` for a truncated or garbled file, a checksum mismatch, or a
+        missing column; ``FileNotFoundError`` when the file does not exist.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=columns, page_checksum_verification=True)
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowException, ValueError, KeyError) as e:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CorruptFileError(f"{os.fspath(path)}: damaged Parquet file ({why})") from None

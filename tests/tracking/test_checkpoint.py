@@ -190,3 +190,153 @@ def test_tied_tensors_and_bad_state(tmp_path: Path) -> None:
         ck.save(1, {}, {"opt": object()})
     with pytest.raises(ValueError, match="update must be a non-negative int"):
         ck.save(-1, {}, {})
+
+
+# ---------------------------------------------------------------------------- the JSON record is checked too
+
+
+def _rewrite_record(js: Path, edit, *, rehash: bool) -> None:
+    """Edit a checkpoint's JSON record; ``rehash`` recomputes ``record_sha256`` as a deliberate edit would."""
+    import hashlib
+
+    record = json.loads(js.read_text())
+    edit(record)
+    if rehash:
+        body = {k: v for k, v in record.items() if k != "record_sha256"}
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+        record["record_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    js.write_text(json.dumps(record))
+
+
+def test_an_edited_json_record_fails_its_hash(tmp_path: Path) -> None:
+    ck = Checkpointer(tmp_path)
+    _save_some(ck, range(1, 3))
+    _, js = ck.paths(2)
+    _rewrite_record(js, lambda r: r["state"].update(global_step=10**12), rehash=False)
+    with pytest.raises(CheckpointError) as e:
+        ck.latest()
+    assert str(e.value) == (
+        f"corrupt checkpoint {js}: the JSON record does not match its record_sha256 (edited or damaged)"
+    )
+    assert ck.latest(skip_corrupt=True).update == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        (
+            lambda s: s.update(global_step=-5000),
+            "state 'global_step' must be a non-negative integer; got -5000",
+        ),
+        (
+            lambda s: s.update(global_step=1e12),
+            "state 'global_step' must be a non-negative integer; got 1000000000000.0",
+        ),
+        (lambda s: s["policy_spec"].update(network="evil"), "state 'policy_spec.network' must be one of"),
+        (
+            lambda s: s["policy_spec"].update(hidden=[10**6, 10**6]),
+            "state 'policy_spec.hidden' must be a list",
+        ),
+        (
+            lambda s: s["policy_spec"].update(hidden=[60_000, 60_000]),
+            "state 'policy_spec' describes a network of about 3.6e+09",
+        ),
+        (lambda s: s.update(recent_returns=["x"]), "state 'recent_returns' must be a list of numbers"),
+        (lambda s: s["policy_spec"].pop("obs_spec"), "state 'policy_spec' has no 'obs_spec'"),
+    ],
+)
+def test_state_is_validated_even_with_a_matching_hash(tmp_path: Path, edit, problem: str) -> None:
+    """A hand-made record with a correct hash still cannot ask for a 4 TB network or a negative step."""
+    ck = Checkpointer(tmp_path)
+    spec = {"obs_spec": {"kind": "discrete", "shape": [], "n": 30, "start": 0}, "num_actions": 4,
+            "hidden": [64, 64], "network": "mlp"}  # fmt: skip
+    ck.save(1, _tensors(1), {"global_step": 128, "recent_returns": [0.5], "policy_spec": spec})
+    assert ck.latest().state["policy_spec"] == spec
+    _, js = ck.paths(1)
+    _rewrite_record(js, lambda r: edit(r["state"]), rehash=True)
+    with pytest.raises(
+        CheckpointError, match=f"^corrupt checkpoint {re.escape(str(js))}: {re.escape(problem)}"
+    ):
+        ck.latest()
+
+
+@pytest.mark.parametrize(
+    ("obs_space", "network", "hidden"),
+    [
+        ("discrete", "mlp", (64, 64)),
+        ("box", "mlp", (32,)),
+        ("grid", "cnn", (64, 64)),
+        ("discrete", "mlp", ()),
+    ],
+)
+def test_parameter_bound_counts_the_real_network(obs_space: str, network: str, hidden: tuple) -> None:
+    """The size check's parameter count equals torch's count of the network the spec builds."""
+    import gymnasium as gym
+
+    from rlcredit.tracking.checkpoint import MAX_PARAMETERS, check_policy_spec
+    from rlcredit.trainers.networks import ObsSpec, Policy
+
+    space = {
+        "discrete": gym.spaces.Discrete(37),
+        "box": gym.spaces.Box(0, 1, (2,)),
+        "grid": gym.spaces.Box(0, 1, (5, 7, 9)),
+    }[obs_space]
+    policy = Policy(ObsSpec.from_space(space), 4, hidden=hidden, network=network)
+    actor = sum(p.numel() for p in policy.actor.parameters())
+    conv = sum(
+        p.numel() for m in policy.actor.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters()
+    )
+    check_policy_spec(json.loads(json.dumps(policy.spec())))  # a real spec passes
+    # Shrink the bound to the dense part of this exact network: it passes at the count, fails one below.
+    dense = actor - conv
+    old = ckmod.MAX_PARAMETERS
+    try:
+        ckmod.MAX_PARAMETERS = dense
+        check_policy_spec(policy.spec())
+        ckmod.MAX_PARAMETERS = dense - 1
+        with pytest.raises(ValueError, match="describes a network of about"):
+            check_policy_spec(policy.spec())
+    finally:
+        ckmod.MAX_PARAMETERS = old
+    assert old == MAX_PARAMETERS
+
+
+def test_identical_saves_are_identical_bytes_across_processes(tmp_path: Path) -> None:
+    """safetensors writes its metadata in hash-map order, which differs between processes; ours is sorted."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, torch\n"
+        "from rlcredit.tracking import Checkpointer\n"
+        "Checkpointer(sys.argv[1]).save(3, {'w': torch.arange(6.0), 'n': torch.arange(2)}, {'global_step': 9})\n"
+    )
+    blobs = set()
+    for i in range(6):
+        out = tmp_path / f"p{i}"
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True)
+        blobs.add((out / "ckpt_000003.safetensors").read_bytes())
+        blobs.add((out / "ckpt_000003.json").read_bytes())
+    assert len(blobs) == 2  # one safetensors file and one JSON record, whatever the process
+
+
+def test_prune_removes_only_its_own_or_dead_writers_temp_files(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        others = tmp_path / f".ckpt_000009.safetensors.{live.pid}.abc123.tmp"  # another process's save
+        stale = tmp_path / f".ckpt_000009.json.{dead.pid}.xyz789.tmp"  # left by a killed process
+        mine = tmp_path / f".ckpt_000008.json.{os.getpid()}.qqq111.tmp"
+        for p in (others, stale, mine):
+            p.write_bytes(b"partial")
+        _save_some(Checkpointer(tmp_path), range(1, 3))
+        assert others.exists()
+        assert not stale.exists() and not mine.exists()
+    finally:
+        live.kill()
+        live.wait()
