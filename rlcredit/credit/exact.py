@@ -8,6 +8,14 @@ has ``T - t`` steps left, so its exact action value is ``Q_t(s, a)`` of finite-h
 time limit the same state and action are worth less (a goal out of reach is worth nothing). The discount is
 the trainer's ``gamma``, which need not be the map's.
 
+Which exact advantage a trainer's estimate should be compared with depends on what its critic can see. A
+critic that sees the remaining time (``time_feature``) can learn ``V_t``, and GAE then targets the
+finite-horizon ``A_t`` above (``exact_advantage``). A critic that cannot see ``t`` and bootstraps at
+truncation (``r + gamma V(s')`` also on the last step) converges to the stationary infinite-horizon values of
+the policy, and its advantages target ``A^pi(s, a) = Q^pi(s, a) - V^pi(s)`` with no time limit
+(``exact_advantage_boot``, :attr:`PolicyValues.Q_boot`). Both are logged, so estimator error and
+definitional mismatch can be told apart.
+
 The pieces:
 
 - :func:`policy_values` -> :class:`PolicyValues` (``Q_t``, ``V_t``, ``J``) of one policy table on one model,
@@ -17,13 +25,15 @@ The pieces:
 - :func:`exact_policy_gradient`: the exact gradient of the time-limited return ``J(theta)`` of a torch
   policy, by differentiating the surrogate ``sum_{s,a} w(s, a) pi_theta(a|s)`` with the fixed weights
   ``w(s, a) = sum_t gamma^t d_t(s) Q_t(s, a)`` of :func:`gradient_weights`;
-- :func:`event_reach_probability`: the exact probability that an event (entering a button, a lava cell,
-  an intended cell, ...) happens before the episode ends.
+- :func:`event_reach_probability` (from :mod:`rlcredit.planning.occupancy`): the exact probability that an
+  event (entering a button, a lava cell, an intended cell, ...) happens before the episode ends.
 
-On gridworlds every solve runs on the layout's tables (``move``, ``step_reward``, the slip matrix) in
-compiled loops that release the GIL, so the trainers' background measurement thread does not hold up the
-rollout: one backward pass gives ``Q_t``, ``V_t`` and the reach probability of every tracked event at once,
-one forward pass the occupancy and the gradient weights. A :class:`TabularMDP` uses the generic solvers of
+On gridworlds every solve runs on the layout's :class:`~rlcredit.planning.kernels.GridTables`, built once per
+layout and cached, in compiled loops that release the GIL, so the trainers' background measurement thread
+does not hold up the rollout: one backward pass gives ``Q_t``, ``V_t`` and the reach probability of every
+tracked event at once, one forward pass the occupancy and the gradient weights, one sparse solve the
+stationary values. Per update the cost is linear in ``H * S`` (the tables) plus the batch; nothing that
+depends only on the layout is rebuilt. A :class:`TabularMDP` uses the generic solvers of
 :mod:`rlcredit.planning`; both agree to rounding.
 
 Example, as a trainer uses it::
@@ -34,19 +44,21 @@ Example, as a trainer uses it::
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numba import njit
 
 from rlcredit.gridworld.core import Layout
 from rlcredit.gridworld.observe import observation_of
 from rlcredit.mdp import TabularMDP
-from rlcredit.planning import policy_q
-from rlcredit.planning.dp import resolve_horizon
+from rlcredit.planning.dp import policy_q, resolve_horizon
+from rlcredit.planning.kernels import GridTables
+from rlcredit.planning.occupancy import event_reach_probability, reach_events
 
 if TYPE_CHECKING:
     import torch
@@ -93,6 +105,12 @@ class PolicyValues:
         or that ends the episode, and ``"intended"`` when the map marks intended cells), the probability
         from each state at time 0 that the event happens before the episode ends
         (:func:`event_reach_probability`). Empty otherwise.
+    Q_boot : ndarray (S, A) float64 or None
+        Stationary infinite-horizon ``Q^pi(s, a)`` with the same discount (no time limit): what a critic
+        that cannot see ``t`` and bootstraps at truncation converges to. NaN when ``gamma = 1``; None when
+        not computed.
+    V_boot : ndarray (S,) float64 or None
+        ``V^pi(s) = sum_a pi(a|s) Q_boot(s, a)``, likewise.
     """
 
     pi: np.ndarray
@@ -100,6 +118,8 @@ class PolicyValues:
     V: np.ndarray
     J: float
     reach: dict[str, np.ndarray] = field(default_factory=dict)
+    Q_boot: np.ndarray | None = None
+    V_boot: np.ndarray | None = None
 
     @property
     def horizon(self) -> int:
@@ -131,6 +151,20 @@ class PolicyValues:
         adv = q - np.where(ok, self.V.reshape(-1)[ts], np.nan)
         return q, adv
 
+    def advantage_boot(self, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """Stationary ``A^pi(s, a) = Q_boot(s, a) - V_boot(s)`` of a batch of steps (time plays no part).
+
+        NaN where a state or action is out of range, for terminal states' rows (0 there otherwise), and
+        everywhere when the stationary values were not computed or do not exist (``gamma = 1``).
+        """
+        s, a = np.broadcast_arrays(np.asarray(states, dtype=np.int64), np.asarray(actions, dtype=np.int64))
+        if self.Q_boot is None or self.V_boot is None:
+            return np.full(s.shape, np.nan)
+        S, A = self.Q_boot.shape
+        ok = (s >= 0) & (s < S) & (a >= 0) & (a < A)
+        ss, aa = np.where(ok, s, 0), np.where(ok, a, 0)
+        return np.where(ok, self.Q_boot[ss, aa] - self.V_boot[ss], np.nan)
+
 
 def _finite_horizon(m: TabularMDP, horizon: int | None) -> int:
     H = resolve_horizon(m, horizon)
@@ -141,8 +175,10 @@ def _finite_horizon(m: TabularMDP, horizon: int | None) -> int:
     return H
 
 
-def policy_values(m: TabularMDP, pi: np.ndarray, *, horizon: int | None = None) -> PolicyValues:
-    """Exact finite-horizon ``Q_t``, ``V_t`` and ``J`` of a stationary policy.
+def policy_values(
+    m: TabularMDP, pi: np.ndarray, *, horizon: int | None = None, boot: bool = True
+) -> PolicyValues:
+    """Exact finite-horizon ``Q_t``, ``V_t`` and ``J`` of a stationary policy (and its stationary values).
 
     Parameters
     ----------
@@ -151,6 +187,8 @@ def policy_values(m: TabularMDP, pi: np.ndarray, *, horizon: int | None = None) 
     pi : ndarray (S, A)
     horizon : int, optional
         Episode time limit; default ``m.horizon`` (required: a model without one is a ValueError).
+    boot : bool
+        Also compute the stationary infinite-horizon ``Q_boot``/``V_boot`` (NaN when ``gamma = 1``).
 
     Returns
     -------
@@ -161,7 +199,14 @@ def policy_values(m: TabularMDP, pi: np.ndarray, *, horizon: int | None = None) 
     Q = policy_q(m, pi, horizon=H)
     V = np.zeros((H + 1, m.num_states))
     V[:H] = np.einsum("sa,tsa->ts", pi, Q)
-    return PolicyValues(pi=pi, Q=Q, V=V, J=float(m.initial @ V[0]))
+    Q_boot = V_boot = None
+    if boot:
+        if m.gamma < 1.0:
+            Q_boot = policy_q(m, pi, horizon=math.inf)
+            V_boot = np.sum(pi * Q_boot, axis=1)
+        else:
+            Q_boot, V_boot = np.full(pi.shape, np.nan), np.full(m.num_states, np.nan)
+    return PolicyValues(pi=pi, Q=Q, V=V, J=float(m.initial @ V[0]), Q_boot=Q_boot, V_boot=V_boot)
 
 
 def time_occupancy(m: TabularMDP, pi: np.ndarray, *, horizon: int | None = None) -> np.ndarray:
@@ -324,234 +369,6 @@ def _as_numpy(v: Any) -> np.ndarray:
     return np.asarray(v, dtype=np.float64)
 
 
-# --------------------------------------------------------------------------------------------- reachability
-
-
-def event_reach_probability(
-    layout: Layout, pi: np.ndarray, events: np.ndarray, *, horizon: int | None = None
-) -> np.ndarray:
-    """Probability, from each state at time 0, that a flagged move happens before the episode ends.
-
-    ``events[s, b]`` flags the move from ``s`` in direction ``b`` (the direction actually taken, after a
-    slip), e.g. ``layout.event == layout.kinds.index("button")`` for "the button is pressed". Counting moves
-    rather than visits is what makes ``respawn`` cells (the cliff) count: the agent never stays on them.
-    The recursion is ``h_H = 0`` and
-    ``h_t(s) = sum_a pi(a|s) sum_b p(b|a) [events[s, b] + (1 - events[s, b]) h_{t+1}(move[s, b])]``,
-    with ``h = 0`` on terminal and wall states (the episode is over). Several events (a trailing axis of
-    ``events``) are solved in one backward pass.
-
-    Parameters
-    ----------
-    layout : Layout
-    pi : ndarray (S, 4)
-    events : bool ndarray (S, 4) or (S, 4, K)
-    horizon : int, optional
-        Steps in an episode; default ``layout.time_limit``.
-
-    Returns
-    -------
-    ndarray (S,) float64 in [0, 1], or (S, K) for (S, 4, K) events.
-    """
-    H = layout.time_limit if horizon is None else int(horizon)
-    pi = np.ascontiguousarray(pi, dtype=np.float64)
-    E = np.asarray(events, dtype=bool)
-    if E.shape[:2] != layout.move.shape or E.ndim not in (2, 3) or pi.shape != layout.move.shape:
-        raise ValueError(
-            f"pi must have shape {layout.move.shape} and events {layout.move.shape} or (*{layout.move.shape}, K); "
-            f"got {pi.shape} and {E.shape}"
-        )
-    tables = _GridTables.of(layout, gamma=1.0, horizon=H, events=E if E.ndim == 3 else E[:, :, None])
-    h = tables.reach(pi)
-    return h if E.ndim == 3 else h[:, 0]
-
-
-@njit(cache=True, nogil=True)
-def _directions(pi: np.ndarray, T: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """``W[s, b] = sum_a pi(a|s) p(b|a)``: probability that the move from ``s`` goes in direction ``b``."""
-    S, A = pi.shape
-    W = np.zeros((S, A))
-    for s in range(S):
-        for a in range(A):
-            p = pi[s, a]
-            if p != 0.0:
-                for b in range(A):
-                    W[s, b] += p * T[a, b]
-    return W
-
-
-@njit(cache=True, nogil=True)
-def _grid_backward(
-    move: np.ndarray,
-    step_reward: np.ndarray,
-    T: np.ndarray,
-    live: np.ndarray,
-    pi: np.ndarray,
-    gamma: float,
-    events: np.ndarray,
-    Q: np.ndarray,
-    V: np.ndarray,
-    reach: np.ndarray,
-    with_values: bool,
-) -> None:  # pragma: no cover - compiled
-    """One backward pass over time: ``Q_t``, ``V_t`` (if ``with_values``) and the reach probabilities.
-
-    ``move (S, 4)``, ``step_reward (S, 4)``, ``T (4, 4)``, ``live (S,)`` (neither terminal nor wall),
-    ``events (S, 4, K)``; fills ``Q (H, S, 4)``, ``V (H + 1, S)`` and ``reach (S, K)``.
-    """
-    S, A = pi.shape
-    H = V.shape[0] - 1
-    K = events.shape[2]
-    W = _directions(pi, T)
-    R = np.zeros((S, A))
-    for s in range(S):
-        for a in range(A):
-            for b in range(A):
-                R[s, a] += T[a, b] * step_reward[s, b]
-    V[H, :] = 0.0
-    h = np.zeros((S, K))
-    nh = np.zeros((S, K))
-    onward = np.zeros(A)
-    for t in range(H - 1, -1, -1):
-        for s in range(S):
-            if not live[s]:
-                if with_values:
-                    V[t, s] = 0.0
-                    Q[t, s, :] = 0.0
-                nh[s, :] = 0.0
-                continue
-            if with_values:
-                for b in range(A):
-                    onward[b] = V[t + 1, move[s, b]]
-                v = 0.0
-                for a in range(A):
-                    q = 0.0
-                    for b in range(A):
-                        q += T[a, b] * onward[b]
-                    q = R[s, a] + gamma * q
-                    Q[t, s, a] = q
-                    v += pi[s, a] * q
-                V[t, s] = v
-            for k in range(K):
-                x = 0.0
-                for b in range(A):
-                    x += W[s, b] * (1.0 if events[s, b, k] else h[move[s, b], k])
-                nh[s, k] = min(max(x, 0.0), 1.0)
-        h, nh = nh, h
-    reach[:, :] = h
-
-
-@njit(cache=True, nogil=True)
-def _grid_forward(
-    move: np.ndarray,
-    T: np.ndarray,
-    live: np.ndarray,
-    start: np.ndarray,
-    pi: np.ndarray,
-    gamma: float,
-    Q: np.ndarray,
-    d: np.ndarray,
-    w: np.ndarray,
-) -> None:  # pragma: no cover - compiled
-    """Forward over time: occupancy ``d (H, S)`` and gradient weights ``w[s, a] = sum_t gamma^t d_t Q_t``."""
-    H, S = d.shape
-    A = pi.shape[1]
-    W = _directions(pi, T)
-    d[:, :] = 0.0
-    d[0, :] = start
-    w[:, :] = 0.0
-    discount = 1.0
-    for t in range(H):
-        for s in range(S):
-            m = d[t, s]
-            if m == 0.0 or not live[s]:
-                continue
-            for a in range(A):
-                w[s, a] += discount * m * Q[t, s, a]
-            if t + 1 < H:
-                for b in range(A):
-                    d[t + 1, move[s, b]] += m * W[s, b]
-        discount *= gamma
-
-
-@dataclass(frozen=True, eq=False)
-class _GridTables:
-    """A layout's tables for the compiled solvers, with the discount, horizon and tracked events."""
-
-    move: np.ndarray
-    step_reward: np.ndarray
-    T: np.ndarray
-    live: np.ndarray
-    start: np.ndarray
-    gamma: float
-    horizon: int
-    events: np.ndarray  # (S, 4, K) bool
-    event_names: tuple[str, ...]
-
-    @classmethod
-    def of(
-        cls,
-        layout: Layout,
-        *,
-        gamma: float,
-        horizon: int,
-        events: np.ndarray | None = None,
-        event_names: tuple[str, ...] = (),
-    ) -> _GridTables:
-        S = layout.num_states
-        return cls(
-            move=np.ascontiguousarray(layout.move, dtype=np.int64),
-            step_reward=np.ascontiguousarray(layout.step_reward, dtype=np.float64),
-            T=np.ascontiguousarray(layout.transition_probs(), dtype=np.float64),
-            live=np.ascontiguousarray(~(layout.terminal | layout.wall)),
-            start=np.ascontiguousarray(layout.start, dtype=np.float64),
-            gamma=float(gamma),
-            horizon=int(horizon),
-            events=np.ascontiguousarray(events if events is not None else np.zeros((S, 4, 0), bool)),
-            event_names=tuple(event_names),
-        )
-
-    def _run(self, pi: np.ndarray, with_values: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        S, A = self.move.shape
-        H = self.horizon
-        Q = np.empty((H, S, A) if with_values else (0, S, A))
-        V = np.zeros((H + 1, S))
-        reach = np.empty((S, self.events.shape[2]))
-        _grid_backward(
-            self.move,
-            self.step_reward,
-            self.T,
-            self.live,
-            np.ascontiguousarray(pi, dtype=np.float64),
-            self.gamma,
-            self.events,
-            Q,
-            V,
-            reach,
-            with_values,
-        )
-        return Q, V, reach
-
-    def values(self, pi: np.ndarray) -> PolicyValues:
-        Q, V, reach = self._run(pi, True)
-        return PolicyValues(
-            pi=pi,
-            Q=Q,
-            V=V,
-            J=float(self.start @ V[0]),
-            reach={name: reach[:, k] for k, name in enumerate(self.event_names)},
-        )
-
-    def reach(self, pi: np.ndarray) -> np.ndarray:
-        return self._run(pi, False)[2]
-
-    def forward(self, values: PolicyValues) -> tuple[np.ndarray, np.ndarray]:
-        S, A = self.move.shape
-        d = np.empty((self.horizon, S))
-        w = np.empty((S, A))
-        _grid_forward(self.move, self.T, self.live, self.start, values.pi, self.gamma, values.Q, d, w)
-        return d, w
-
-
 # ----------------------------------------------------------------------------------------------- the hook
 
 
@@ -605,7 +422,7 @@ class ExactCredit:
         self.gamma = float(gamma)
         self.horizon = None if horizon is None else int(horizon)
         self._cache_size = cache_size
-        self._mdps: OrderedDict[int, tuple[TabularMDP, _GridTables | None]] = OrderedDict()
+        self._mdps: OrderedDict[int, tuple[TabularMDP, GridTables | None]] = OrderedDict()
         self._values: dict[int, PolicyValues] = {}
         self._values_update: int | None = None
         self._grid = _gridworld_of(env)
@@ -666,7 +483,7 @@ class ExactCredit:
         """The exact model of a layout, with the trainer's gamma and the episode time limit as horizon."""
         return self._model(layout_seed)[0]
 
-    def _model(self, layout_seed: int) -> tuple[TabularMDP, _GridTables | None]:
+    def _model(self, layout_seed: int) -> tuple[TabularMDP, GridTables | None]:
         """The model of a layout and, for gridworlds, its tables for the compiled solvers."""
         key = self._key(layout_seed)
         if self._mdp is not None:
@@ -678,17 +495,13 @@ class ExactCredit:
         m = layout.to_mdp(
             gamma=self.gamma, horizon=self.horizon if self.horizon is not None else layout.time_limit
         )
-        names = list(self.reach_kinds)
-        events = [layout.event == layout.kinds.index(kind) for kind in names]
-        if layout.intended.any():
-            names.append("intended")
-            events.append((layout.event >= 0) & layout.intended[layout.move])
-        tables = _GridTables.of(
+        names, events = reach_events(layout, self.reach_kinds)
+        tables = GridTables.of(
             layout,
             gamma=self.gamma,
             horizon=_finite_horizon(m, self.horizon),
-            events=np.stack(events, axis=2) if events else None,
-            event_names=tuple(names),
+            events=events,
+            event_names=names,
         )
         self._mdps[key] = (m, tables)
         if len(self._mdps) > self._cache_size:
@@ -732,15 +545,26 @@ class ExactCredit:
         return _normalized(table)
 
     # -- exact values ---------------------------------------------------------------------------------------
-    def evaluate(self, pi: PolicyLike, layout_seed: int = -1) -> PolicyValues:
-        """Exact values of a policy on a layout (not cached)."""
-        return self._solve(layout_seed, self.policy_table(pi, layout_seed))
+    def evaluate(self, pi: PolicyLike, layout_seed: int = -1, *, boot: bool = True) -> PolicyValues:
+        """Exact values of a policy on a layout (not cached); ``boot=False`` skips the stationary values."""
+        return self._solve(layout_seed, self.policy_table(pi, layout_seed), boot=boot)
 
-    def _solve(self, layout_seed: int, table: np.ndarray) -> PolicyValues:
+    def _solve(self, layout_seed: int, table: np.ndarray, *, boot: bool = True) -> PolicyValues:
         m, tables = self._model(layout_seed)
         if tables is None:
-            return policy_values(m, table, horizon=self.horizon)
-        return tables.values(m.check_policy(table))
+            return policy_values(m, table, horizon=self.horizon, boot=boot)
+        pi = m.check_policy(table)
+        Q, V, reach = tables.backward(pi)
+        Q_boot, V_boot = tables.stationary_values(pi) if boot else (None, None)
+        return PolicyValues(
+            pi=pi,
+            Q=Q,
+            V=V,
+            J=float(tables.start @ V[0]),
+            reach={name: reach[:, k] for k, name in enumerate(tables.event_names)},
+            Q_boot=Q_boot,
+            V_boot=V_boot,
+        )
 
     def policy_gradient(
         self,
@@ -775,13 +599,15 @@ class ExactCredit:
         m, tables = self._model(layout_seed)
         if tables is None:
             return gradient_weights(m, values.pi, horizon=self.horizon, values=values)
-        return tables.forward(values)[1]
+        return tables.forward(values.pi, values.Q)[1]
 
-    def values(self, update: int, pi: PolicyLike, layout_seed: int = -1) -> PolicyValues:
+    def values(
+        self, update: int, pi: PolicyLike, layout_seed: int = -1, *, boot: bool = False
+    ) -> PolicyValues:
         """Exact values of update ``update``'s policy on a layout, cached for the update.
 
         A new update number empties the cache; the same (update, layout) with another policy table
-        solves again.
+        solves again. ``boot=True`` makes sure the stationary values (``Q_boot``, ``V_boot``) are there.
         """
         key = self._key(layout_seed)
         if self._values_update != update:
@@ -790,8 +616,15 @@ class ExactCredit:
         table = self.policy_table(pi, key)
         hit = self._values.get(key)
         if hit is None or not np.array_equal(hit.pi, table):
-            hit = self._solve(key, table)
-            self._values[key] = hit
+            hit = self._solve(key, table, boot=boot)
+        elif boot and hit.Q_boot is None:
+            tables = self._model(key)[1]
+            if tables is None:
+                hit = self._solve(key, table, boot=True)
+            else:
+                Q_boot, V_boot = tables.stationary_values(hit.pi)
+                hit = dataclasses.replace(hit, Q_boot=Q_boot, V_boot=V_boot)
+        self._values[key] = hit
         return hit
 
     def cached(self, update: int, layout_seed: int = -1) -> PolicyValues | None:
@@ -831,22 +664,51 @@ class ExactCredit:
         exact_q, exact_advantage : float64 arrays of the broadcast shape
             NaN without a model, and where ``t`` is outside the time limit or a state is unknown.
         """
+        cols = self.columns(
+            update, states, t, actions, policy_probs_all_states, layout_seeds=layout_seeds, boot=False
+        )
+        return cols["exact_q"], cols["exact_advantage"]
+
+    def columns(
+        self,
+        update: int,
+        states: np.ndarray,
+        t: np.ndarray,
+        actions: np.ndarray,
+        policy_probs_all_states: PolicyLike,
+        *,
+        layout_seeds: np.ndarray | None = None,
+        boot: bool = True,
+    ) -> dict[str, np.ndarray]:
+        """The exact credit columns of a batch of steps: ``exact_q``, ``exact_advantage`` and (with ``boot``)
+        ``exact_advantage_boot``.
+
+        Arguments as for :meth:`__call__`. ``exact_q``/``exact_advantage`` are the finite-horizon,
+        time-indexed ``Q_t``/``A_t`` (the target of an estimator whose critic sees the remaining time);
+        ``exact_advantage_boot`` the stationary infinite-horizon ``A^pi(s, a)`` (the target of a critic that
+        cannot see ``t`` and bootstraps at truncation; NaN for ``gamma = 1``). Float64 arrays of the
+        broadcast shape, NaN without a model or where a step is out of range.
+        """
         s, tt, a = np.broadcast_arrays(np.asarray(states), np.asarray(t), np.asarray(actions))
-        q = np.full(s.shape, np.nan)
-        adv = np.full(s.shape, np.nan)
+        out = {name: np.full(s.shape, np.nan) for name in ("exact_q", "exact_advantage")}
+        if boot:
+            out["exact_advantage_boot"] = np.full(s.shape, np.nan)
         if not self.has_model:
-            return q, adv
-        if not self.procedural:
-            return self.values(update, policy_probs_all_states).lookup(s, tt, a)
-        if layout_seeds is None:
+            return out
+        if self.procedural and layout_seeds is None:
             self._key(-1)  # raises the explanatory error
-        seeds = np.broadcast_to(np.asarray(layout_seeds, dtype=np.int64), s.shape)
-        for seed in np.unique(seeds[seeds >= 0]):
+        seeds = (
+            np.full(s.shape, -1, dtype=np.int64)
+            if not self.procedural
+            else np.broadcast_to(np.asarray(layout_seeds, dtype=np.int64), s.shape)
+        )
+        for seed in np.unique(seeds[seeds >= 0]) if self.procedural else [-1]:
             sel = seeds == seed
-            q[sel], adv[sel] = self.values(update, policy_probs_all_states, int(seed)).lookup(
-                s[sel], tt[sel], a[sel]
-            )
-        return q, adv
+            values = self.values(update, policy_probs_all_states, int(seed), boot=boot)
+            out["exact_q"][sel], out["exact_advantage"][sel] = values.lookup(s[sel], tt[sel], a[sel])
+            if boot:
+                out["exact_advantage_boot"][sel] = values.advantage_boot(s[sel], a[sel])
+        return out
 
 
 def _gridworld_of(env: Any) -> Any | None:

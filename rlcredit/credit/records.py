@@ -11,8 +11,10 @@ reinforced can be answered later from files alone::
 
 Schema (version :data:`SCHEMA_VERSION`; the ``doc`` of each :class:`Column` in :data:`CREDIT_SCHEMA`
 says what it holds): ``update, env, episode, t, state, action, reward, terminated, truncated, value,
-return, advantage, advantage_norm, logp_old, logp_new, ratio, clipped, credit, grad_norm, grad_cos,
-exact_q, exact_advantage``.
+return, advantage, advantage_norm, adv_scale, logp_old, logp_new, ratio, clipped, credit, grad_norm,
+grad_cos, exact_q, exact_advantage, exact_advantage_boot``. ``credit * adv_scale`` is the applied gradient
+weight in return units (:func:`credit_in_return_units`). Files of version 1 (before ``adv_scale`` and
+``exact_advantage_boot``) are still read, with those columns NaN.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import functools
 import io
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +35,22 @@ import pyarrow.parquet as pq
 from rlcredit.tracking import atomic_write_bytes
 from rlcredit.tracking.io import fsync_dir
 
-__all__ = ["CREDIT_SCHEMA", "SCHEMA_VERSION", "Column", "CreditRecorder", "DeferredFiles", "read_credit"]
+__all__ = [
+    "CREDIT_SCHEMA",
+    "SCHEMA_VERSION",
+    "Column",
+    "CreditRecorder",
+    "DeferredFiles",
+    "credit_in_return_units",
+    "read_credit",
+    "read_credit_file",
+]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped whenever a column is added, removed, renamed, retyped or changes meaning."""
+
+_READABLE = {1: ("adv_scale", "exact_advantage_boot"), 2: ()}
+"""Schema versions :func:`read_credit` reads, with the columns a version lacks (read as NaN)."""
 
 _META_KEY = b"rlcredit.credit_schema_version"
 _FILE = re.compile(r"update_(\d+)\.parquet")
@@ -99,6 +113,13 @@ CREDIT_SCHEMA: tuple[Column, ...] = (
         "The advantage as it entered the loss: normalized to zero mean, unit std (PPO per minibatch, "
         "REINFORCE per batch) when norm_adv is on, else equal to advantage.",
     ),
+    Column(
+        "adv_scale",
+        "float32",
+        "The positive scale the advantage was divided by to give advantage_norm: the std (+1e-8) of the "
+        "step's minibatch in PPO's final epoch (REINFORCE: of the batch) when norm_adv is on, else 1. "
+        "credit * adv_scale is the applied gradient weight in return units; NaN when not recorded.",
+    ),
     Column("logp_old", "float32", "log pi_old(a_t|s_t) of the policy that collected the rollout."),
     Column("logp_new", "float32", "log pi_new(a_t|s_t) after the update."),
     Column(
@@ -135,7 +156,16 @@ CREDIT_SCHEMA: tuple[Column, ...] = (
         "exact_q", "float32", "Q^pi_old(s_t, a_t) from the exact model (time-indexed); NaN without a model."
     ),
     Column(
-        "exact_advantage", "float32", "A^pi_old(s_t, a_t) = Q - V from the exact model; NaN without a model."
+        "exact_advantage",
+        "float32",
+        "A^pi_old_t(s_t, a_t) = Q_t - V_t from the exact model, finite horizon and time-indexed (the "
+        "episodes actually run); NaN without a model.",
+    ),
+    Column(
+        "exact_advantage_boot",
+        "float32",
+        "A^pi_old(s_t, a_t) of the stationary infinite-horizon discounted values: the target of a critic "
+        "that cannot see t and bootstraps at truncation; NaN without a model or with gamma = 1.",
     ),
 )
 
@@ -360,11 +390,74 @@ def read_credit(path: str | os.PathLike[str], *, updates: range | list[int] | No
     tables = []
     for f in files:
         t = pq.read_table(f)
-        version = (t.schema.metadata or {}).get(_META_KEY)
-        if version != str(SCHEMA_VERSION).encode():
-            got = version.decode() if version else "none"
-            raise ValueError(f"{f}: credit schema version {got}, this rlcredit reads {SCHEMA_VERSION}")
-        tables.append(t)
+        tables.append(_upgrade(f, t))
     if not tables:
         return pd.DataFrame({c.name: np.zeros(0, c.dtype) for c in CREDIT_SCHEMA})
     return pa.concat_tables(tables).to_pandas()
+
+
+def file_schema_version(path: Path, metadata: Mapping[bytes, bytes] | None) -> int:
+    """The schema version of a credit file from its metadata.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, for a version this rlcredit cannot read (newer, unknown or missing).
+    """
+    raw = (metadata or {}).get(_META_KEY)
+    try:
+        version = int(raw.decode()) if raw else None
+    except ValueError:
+        version = None
+    if version not in _READABLE:
+        got = raw.decode(errors="replace") if raw else "none"
+        raise ValueError(
+            f"{path}: credit schema version {got}, this rlcredit reads {', '.join(map(str, sorted(_READABLE)))}"
+        )
+    return version
+
+
+def read_credit_file(path: str | os.PathLike[str], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """One credit file as a DataFrame, only ``columns`` (default all), in the current schema.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, for an unreadable schema version or a column not in the schema.
+    """
+    p = Path(path)
+    wanted = [c.name for c in CREDIT_SCHEMA] if columns is None else list(columns)
+    unknown = [c for c in wanted if c not in _COLUMNS]
+    if unknown:
+        raise ValueError(f"{p}: no credit columns {unknown}; schema: {', '.join(_COLUMNS)}")
+    version = file_schema_version(p, pq.read_schema(p).metadata)
+    missing = set(_READABLE[version])
+    t = pq.read_table(p, columns=[c for c in wanted if c not in missing])
+    n = t.num_rows
+    df = t.to_pandas()
+    for name in wanted:
+        if name in missing:
+            df[name] = np.full(n, np.nan, dtype=_COLUMNS[name].dtype)
+    return df[wanted]
+
+
+def _upgrade(path: Path, t: pa.Table) -> pa.Table:
+    """A credit table of any readable version with the columns of the current schema (missing ones NaN)."""
+    version = file_schema_version(path, t.schema.metadata)
+    for name in _READABLE[version]:
+        col = _COLUMNS[name]
+        t = t.append_column(name, pa.array(np.full(t.num_rows, np.nan, dtype=col.dtype)))
+    return t.select([c.name for c in CREDIT_SCHEMA]).replace_schema_metadata(arrow_schema().metadata)
+
+
+def credit_in_return_units(frame: Mapping[str, np.ndarray] | pd.DataFrame) -> np.ndarray:
+    """The gradient weight each step actually received, in return units: ``credit * adv_scale``.
+
+    PPO: ``(A_t - mean_mb) * ratio_t`` (0 where clipped), REINFORCE ``G_t - b(s_t)`` minus the batch mean
+    (when ``norm_adv`` is on). Its sign is the sign of the weight ``grad log pi(a_t|s_t)`` got in the update;
+    unlike ``credit`` itself, a converged policy's near-zero advantages stay near zero instead of being
+    scaled up to unit size by the normalization. NaN where ``adv_scale`` was not recorded (version 1 files).
+    """
+    credit = np.asarray(frame["credit"], dtype=np.float64)
+    scale = np.asarray(frame["adv_scale"], dtype=np.float64)
+    return credit * scale

@@ -91,16 +91,21 @@ def _summarize(
 
 
 def _exact(layout: Any, pi: np.ndarray) -> dict[str, float]:
-    """Exact undiscounted return and reach probabilities of ``pi`` ((S, A) or (H, S, A)) on a fixed layout."""
-    from rlcredit.planning import policy_evaluation, reach_probability
+    """Exact undiscounted return and reach probabilities of ``pi`` ((S, A) or (H, S, A)) on a fixed layout.
+
+    Reach counts the moves that enter a cell of each kind (:func:`~rlcredit.planning.occupancy.layout_reach`),
+    so respawn cells, which the agent never occupies, count too.
+    """
+    from rlcredit.planning import policy_evaluation
+    from rlcredit.planning.occupancy import layout_reach
 
     m = layout.to_mdp(gamma=1.0)
     V = policy_evaluation(m, pi)
     out = {"exact_J": float(V[0] @ m.initial)}
+    reach = layout_reach(layout, pi, horizon=m.horizon)
     for k in layout.kinds:
-        out[f"exact_reach_{k}"] = float(m.initial @ reach_probability(m, pi, layout.cells_of(k)))
-    intended = np.flatnonzero(layout.intended)
-    out["exact_intended"] = float(m.initial @ reach_probability(m, pi, intended)) if intended.size else 0.0
+        out[f"exact_reach_{k}"] = reach[k]
+    out["exact_intended"] = reach.get("intended", 0.0)
     return out
 
 

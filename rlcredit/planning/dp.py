@@ -37,6 +37,7 @@ import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
 from rlcredit.mdp import TabularMDP
+from rlcredit.planning.kernels import bellman_q, greedy_actions, max_over_actions
 
 __all__ = [
     "FiniteHorizonResult",
@@ -46,8 +47,6 @@ __all__ = [
     "policy_q",
     "value_iteration",
 ]
-
-_TIE_RTOL = 1e-12
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,7 +147,7 @@ def value_iteration(m: TabularMDP, *, tol: float = 1e-10, max_iter: int = 100_00
     residual = math.inf
     iterations = 0
     while residual > tol and iterations < max_iter:
-        V_new = _max_over_actions(_bellman_q(m, V, term))
+        V_new = max_over_actions(bellman_q(m, V, term))
         residual = float(np.max(np.abs(V_new - V)))
         V = V_new
         iterations += 1
@@ -159,10 +158,10 @@ def value_iteration(m: TabularMDP, *, tol: float = 1e-10, max_iter: int = 100_00
             RuntimeWarning,
             stacklevel=2,
         )
-    Q = _bellman_q(m, V, term)
-    V = _max_over_actions(Q)
+    Q = bellman_q(m, V, term)
+    V = max_over_actions(Q)
     error_bound = residual * m.gamma / (1.0 - m.gamma) if m.gamma < 1.0 else residual
-    actions = _greedy_actions(Q, V, extra_tol=2.0 * error_bound)
+    actions = greedy_actions(Q, V, extra_tol=2.0 * error_bound)
     return PlanResult(
         V=V, Q=Q, policy=_one_hot(actions, m.num_actions), iterations=iterations, residual=residual
     )
@@ -203,9 +202,9 @@ def backward_induction(
     actions = np.empty((H, S), dtype=np.int8 if A <= 127 else np.int16)
     Q_all = np.empty((H, S, A)) if return_q else None
     for t in range(H - 1, -1, -1):
-        Q = _bellman_q(m, V[t + 1], term)
-        V[t] = _max_over_actions(Q)
-        actions[t] = _greedy_actions(Q, V[t])
+        Q = bellman_q(m, V[t + 1], term)
+        V[t] = max_over_actions(Q)
+        actions[t] = greedy_actions(Q, V[t])
         if Q_all is not None:
             Q_all[t] = Q
     return FiniteHorizonResult(V=V, actions=actions, num_actions=A, Q=Q_all)
@@ -257,7 +256,7 @@ def policy_q(m: TabularMDP, pi: np.ndarray, *, horizon: int | float | None = Non
     H = resolve_horizon(m, horizon)
     if H is None:
         V = _evaluate_infinite(m, stationary_policy(m, pi))
-        return _bellman_q(m, V, np.flatnonzero(m.terminal))
+        return bellman_q(m, V, np.flatnonzero(m.terminal))
     _, Q = _evaluate_finite(m, policy_schedule(m, pi, H), H, keep_q=True)
     return Q
 
@@ -360,31 +359,6 @@ def format_states(states: np.ndarray, limit: int = 10) -> str:
     return f"[{shown}{more}]"
 
 
-def _bellman_q(m: TabularMDP, V: np.ndarray, term: np.ndarray) -> np.ndarray:
-    """``R + gamma * P V`` as (S, A), with the rows of terminal states (indices ``term``) zeroed."""
-    Q = np.asarray(m.P2 @ V).reshape(m.num_states, m.num_actions)
-    Q *= m.gamma
-    Q += m.R
-    Q[term] = 0.0
-    return Q
-
-
-def _max_over_actions(Q: np.ndarray) -> np.ndarray:
-    # Column-wise maxima: several times faster than Q.max(axis=1) on (S, A) with small A.
-    v = Q[:, 0].copy()
-    for a in range(1, Q.shape[1]):
-        np.maximum(v, Q[:, a], out=v)
-    return v
-
-
-def _greedy_actions(Q: np.ndarray, V: np.ndarray, *, extra_tol: float = 0.0) -> np.ndarray:
-    """Lowest action whose value is within tolerance of the best, (S,) int8 (int16 if A > 127)."""
-    scale = float(np.max(np.abs(V))) if V.size else 0.0
-    tol = max(_TIE_RTOL * scale, extra_tol)
-    dtype = np.int8 if Q.shape[1] <= 127 else np.int16
-    return np.argmax(Q >= (V - tol)[:, None], axis=1).astype(dtype)
-
-
 def _one_hot(actions: np.ndarray, num_actions: int) -> np.ndarray:
     return (actions[..., None] == np.arange(num_actions)).astype(np.float64)
 
@@ -419,7 +393,7 @@ def _evaluate_finite(
     V = np.zeros((H + 1, m.num_states))
     Q_all = np.empty((H, m.num_states, m.num_actions)) if keep_q else None
     for t in range(H - 1, -1, -1):
-        Q = _bellman_q(m, V[t + 1], term)
+        Q = bellman_q(m, V[t + 1], term)
         V[t] = np.sum(pi_at(t) * Q, axis=1)
         if Q_all is not None:
             Q_all[t] = Q

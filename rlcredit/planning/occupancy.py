@@ -1,4 +1,10 @@
-"""Where a policy goes: expected state visits and the probability of ever reaching a set of states.
+"""Where a policy goes: expected state visits and the probability of ever reaching a set of states or events.
+
+- :func:`occupancy`, :func:`reach_probability`: on any :class:`~rlcredit.mdp.TabularMDP`, by *state*;
+- :func:`event_reach_probability`, :func:`layout_reach`: on a gridworld layout, by *event* (a move that
+  enters a cell of some kind). This is the one reach computation of the lab's figures (trainers' exact
+  credit, evaluations, ``rlcredit plan``): it counts moves, not visits, so a ``respawn`` cell (the cliff),
+  which the agent never occupies because entering it sends it back to the start, is counted.
 
 Horizons follow :mod:`rlcredit.planning.dp`: ``horizon=None`` uses ``m.horizon`` (infinite if that is
 None), ``math.inf`` forces the infinite horizon, and ``pi`` may be time-indexed ``(H, S, A)`` for a
@@ -6,6 +12,9 @@ finite horizon.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,8 +29,9 @@ from rlcredit.planning.dp import (
     solve,
     stationary_policy,
 )
+from rlcredit.planning.kernels import GridTables
 
-__all__ = ["occupancy", "reach_probability"]
+__all__ = ["event_reach_probability", "layout_reach", "occupancy", "reach_events", "reach_probability"]
 
 
 def occupancy(
@@ -168,3 +178,102 @@ def _target_mask(m: TabularMDP, targets: np.ndarray) -> np.ndarray:
     mask = np.zeros(S, dtype=bool)
     mask[idx] = True
     return mask
+
+
+# ------------------------------------------------------------------------------------------ event reach
+
+
+def reach_events(layout: Any, kinds: Sequence[str] | None = None) -> tuple[tuple[str, ...], np.ndarray]:
+    """The named events of a gridworld layout, as move masks.
+
+    Event ``kind`` flags every move ``(s, b)`` (from state ``s`` in the direction ``b`` actually taken) that
+    enters a cell holding an object of that kind; ``"intended"`` (added when the map marks intended cells)
+    flags an entering move that ends on an intended cell, as the envs' ``info["intended"]`` does.
+
+    Parameters
+    ----------
+    layout : Layout
+    kinds : sequence of str, optional
+        Object kinds to track; default every kind of the layout.
+
+    Returns
+    -------
+    names : tuple of str
+    events : bool ndarray (S, 4, K)
+    """
+    names = list(layout.kinds if kinds is None else kinds)
+    unknown = [k for k in names if k not in layout.kinds]
+    if unknown:
+        raise ValueError(
+            f"no object kinds {unknown} in this layout (kinds: {', '.join(layout.kinds) or 'none'})"
+        )
+    masks = [layout.event == layout.kinds.index(k) for k in names]
+    if np.asarray(layout.intended).any():
+        names.append("intended")
+        masks.append((layout.event >= 0) & layout.intended[layout.move])
+    S = layout.num_states
+    events = np.stack(masks, axis=2) if masks else np.zeros((S, 4, 0), dtype=bool)
+    return tuple(names), events
+
+
+def event_reach_probability(
+    layout: Any, pi: np.ndarray, events: np.ndarray, *, horizon: int | None = None
+) -> np.ndarray:
+    """Probability, from each state at time 0, that a flagged move happens before the episode ends.
+
+    ``events[s, b]`` flags the move from ``s`` in direction ``b`` (the direction actually taken, after a
+    slip), e.g. ``layout.event == layout.kinds.index("button")`` for "the button is pressed". Counting moves
+    rather than visits is what makes ``respawn`` cells (the cliff) count: the agent never stays on them.
+    The recursion is ``h_H = 0`` and
+    ``h_t(s) = sum_a pi_t(a|s) sum_b p(b|a) [events[s, b] + (1 - events[s, b]) h_{t+1}(move[s, b])]``,
+    with ``h = 0`` on terminal and wall states (the episode is over). Several events (a trailing axis of
+    ``events``) are solved in one backward pass.
+
+    Parameters
+    ----------
+    layout : Layout
+    pi : ndarray (S, 4), or (H, S, 4) time-indexed (``pi[t]`` acts at episode time ``t``)
+    events : bool ndarray (S, 4) or (S, 4, K)
+    horizon : int, optional
+        Steps in an episode; default ``layout.time_limit``.
+
+    Returns
+    -------
+    ndarray (S,) float64 in [0, 1], or (S, K) for (S, 4, K) events.
+    """
+    H = layout.time_limit if horizon is None else int(horizon)
+    E = np.asarray(events, dtype=bool)
+    if E.shape[:2] != layout.move.shape or E.ndim not in (2, 3):
+        raise ValueError(
+            f"events must have shape {layout.move.shape} or (*{layout.move.shape}, K); got {E.shape}"
+        )
+    tables = GridTables.of(layout, gamma=1.0, horizon=H, events=E if E.ndim == 3 else E[:, :, None])
+    h = tables.reach(pi)
+    return h if E.ndim == 3 else h[:, 0]
+
+
+def layout_reach(
+    layout: Any, pi: np.ndarray, *, horizon: int | None = None, kinds: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Exact probability that an episode under ``pi`` enters each object kind (and ``"intended"``).
+
+    From the layout's start distribution, within ``horizon`` steps (default its time limit), by
+    :func:`event_reach_probability` over :func:`reach_events`.
+
+    Parameters
+    ----------
+    layout : Layout
+    pi : ndarray (S, 4), or (H, S, 4) time-indexed (e.g. backward induction's policy)
+    horizon : int, optional
+    kinds : sequence of str, optional
+        Default every kind of the layout.
+
+    Returns
+    -------
+    dict of event name to probability
+    """
+    names, events = reach_events(layout, kinds)
+    if not names:
+        return {}
+    h = event_reach_probability(layout, pi, events, horizon=horizon)
+    return {name: float(layout.start @ h[:, k]) for k, name in enumerate(names)}

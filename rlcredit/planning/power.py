@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from numba import njit
 
+from rlcredit.planning.kernels import power_finite_future, power_infinite_future
 from rlcredit.planning.mcts import _as_mdp
 
 __all__ = ["PowerResult", "power", "uniform_rewards"]
@@ -204,117 +204,8 @@ def _future_value(
     arrays = (P2.indptr.astype(np.int64), P2.indices.astype(np.int64), P2.data.astype(np.float64))
     absorbing = terminal_states == "absorbing"
     if horizon is not None:
-        return _finite_future(*arrays, Rt, live, A, gamma, horizon, absorbing)
-    future, converged = _infinite_future(*arrays, Rt, live, A, gamma, absorbing, tol, max_iter)
+        return power_finite_future(*arrays, Rt, live, A, gamma, horizon, absorbing)
+    future, converged = power_infinite_future(*arrays, Rt, live, A, gamma, absorbing, tol, max_iter)
     if not converged:
         raise RuntimeError(f"POWER value iteration did not reach tol={tol} in {max_iter} iterations")
     return future
-
-
-@njit(cache=True)
-def _finite_future(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    data: np.ndarray,
-    Rt: np.ndarray,
-    live: np.ndarray,
-    A: int,
-    gamma: float,
-    horizon: int,
-    absorbing: bool,
-) -> np.ndarray:
-    # Backward induction: future_h(s) = γ max_a Σ_s' P(s'|s,a) (R(s') + future_{h-1}(s')) at live states,
-    # from future_0 = 0; a terminal state's future is R(s) Σ_{t=1..h} γ^t (absorbing) or 0 (end).
-    S, K = Rt.shape
-    future = np.zeros((S, K))
-    new = np.zeros((S, K))
-    V = np.empty((S, K))
-    acc = np.empty(K)
-    weight = 0.0
-    for _ in range(horizon):
-        weight = gamma * (1.0 + weight)
-        for s in range(S):
-            for k in range(K):
-                V[s, k] = Rt[s, k] + future[s, k]
-        for s in range(S):
-            if not live[s]:
-                for k in range(K):
-                    new[s, k] = Rt[s, k] * weight if absorbing else 0.0
-                continue
-            for a in range(A):
-                row = s * A + a
-                acc[:] = 0.0
-                for j in range(indptr[row], indptr[row + 1]):
-                    p = data[j]
-                    sj = indices[j]
-                    for k in range(K):
-                        acc[k] += p * V[sj, k]
-                for k in range(K):
-                    if a == 0 or acc[k] > new[s, k]:
-                        new[s, k] = acc[k]
-            for k in range(K):
-                new[s, k] *= gamma
-        future, new = new, future
-    return future
-
-
-@njit(cache=True)
-def _infinite_future(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    data: np.ndarray,
-    Rt: np.ndarray,
-    live: np.ndarray,
-    A: int,
-    gamma: float,
-    absorbing: bool,
-    tol: float,
-    max_iter: int,
-) -> tuple[np.ndarray, bool]:
-    # Gauss-Seidel value iteration on future(s) = γ max_a Σ_s' P(s'|s,a) (R(s') + future(s')), with the
-    # self-loop of each (s, a) solved in closed form: if P(s|s,a) = p, the value of repeating a while it
-    # keeps s in place is γ (Σ_{s'≠s} P (R + future) + p R(s)) / (1 − γ p). Both keep the fixed point and
-    # the contraction modulus ≤ γ, and in gridworlds (wall bumps are self-loops, values flow along the sweep)
-    # they halve the sweeps needed. A terminal state's future is R(s) γ / (1 − γ) (absorbing) or 0 (end).
-    S, K = Rt.shape
-    future = np.zeros((S, K))
-    acc = np.empty(K)
-    best = np.empty(K)
-    for s in range(S):
-        if not live[s] and absorbing:
-            for k in range(K):
-                future[s, k] = Rt[s, k] * gamma / (1.0 - gamma)
-    for _ in range(max_iter):
-        residual = 0.0
-        for s in range(S):
-            if not live[s]:
-                continue
-            for a in range(A):
-                row = s * A + a
-                p_self = 0.0
-                acc[:] = 0.0
-                for j in range(indptr[row], indptr[row + 1]):
-                    p = data[j]
-                    sj = indices[j]
-                    if sj == s:
-                        p_self += p
-                        for k in range(K):
-                            acc[k] += p * Rt[s, k]
-                    else:
-                        for k in range(K):
-                            acc[k] += p * (Rt[sj, k] + future[sj, k])
-                scale = gamma / (1.0 - gamma * p_self)
-                for k in range(K):
-                    q = acc[k] * scale
-                    if a == 0 or q > best[k]:
-                        best[k] = q
-            for k in range(K):
-                d = abs(best[k] - future[s, k])
-                if d > residual:
-                    residual = d
-                future[s, k] = best[k]
-        # The sweep is a γ-contraction, so |V_n − V*| <= γ/(1−γ) · residual: each per-sample POWER is
-        # within `residual` of its limit.
-        if residual <= tol:
-            return future, True
-    return future, False

@@ -40,7 +40,6 @@ TRAINERS = ("ppo", "reinforce")
 """``[run] algo`` values of model-free trainers (everything else with ``kind = "plan"`` is a planner)."""
 
 _UPDATE_FILE = re.compile(r"update_(\d+)\.parquet")
-_CREDIT_VERSION_KEY = b"rlcredit.credit_schema_version"
 # layout-shaping arguments of rlcredit.make that a [run] table may pin
 _LAYOUT_KEYS = ("layout_seed", "time_limit", "slip", "gamma", "step_cost")
 
@@ -387,19 +386,10 @@ def iter_credit(run: Run, columns: Sequence[str]) -> Iterator[tuple[int, pd.Data
     ValueError
         If a file was written with another credit schema version, or lacks a requested column.
     """
-    from rlcredit.credit.records import SCHEMA_VERSION
+    from rlcredit.credit.records import read_credit_file
 
     for update, path in run.credit_files():
-        schema = pq.read_schema(path)
-        version = (schema.metadata or {}).get(_CREDIT_VERSION_KEY)
-        if version is not None and version != str(SCHEMA_VERSION).encode():
-            raise ValueError(
-                f"{path}: credit schema version {version.decode()}, this rlcredit reads {SCHEMA_VERSION}"
-            )
-        missing = [c for c in columns if c not in schema.names]
-        if missing:
-            raise ValueError(f"{path}: credit file lacks columns {missing}")
-        yield update, pq.read_table(path, columns=list(columns)).to_pandas()
+        yield update, read_credit_file(path, columns)  # older schema versions: added columns read as NaN
 
 
 # ------------------------------------------------------------------------------------- planner references

@@ -236,6 +236,71 @@ def test_event_reach_agrees_with_reach_probability_and_counts_respawn_cells():
     assert reach_probability(cliff.to_mdp(), right, cliff.cells_of("cliff"))[start] == 0.0
 
 
+# ------------------------------------------------------------------------ finite-horizon vs bootstrap targets
+
+
+def test_both_exact_advantages_match_their_closed_forms():
+    """One state that pays 1 for staying (action 0) or ends the episode for nothing (action 1).
+
+    With pi(stay) = p and discount g, the time-indexed values with n steps left are
+    V_n = p (1 - (g p)^n) / (1 - g p), Q_n(stay) = 1 + g V_{n-1}, Q_n(exit) = 0; the stationary
+    (no time limit) ones are V = p / (1 - g p), Q(stay) = 1 + g V, Q(exit) = 0."""
+    H, g, p = 6, 0.8, 0.7
+    P = np.zeros((2, 2, 2))
+    P[0, 0, 0] = P[0, 1, 1] = P[1, :, 1] = 1.0
+    R = np.array([[1.0, 0.0], [0.0, 0.0]])
+    m = TabularMDP(P, R, gamma=0.5, terminal=[False, True], initial=[1.0, 0.0], horizon=H)
+    pi = np.array([[p, 1 - p], [0.5, 0.5]])
+    exact = ExactCredit(m, gamma=g)
+    t = np.repeat(np.arange(H), 2)
+    a = np.tile([0, 1], H)
+    cols = exact.columns(1, np.zeros(2 * H, int), t, a, pi)
+
+    def v(n: int) -> float:
+        return p * (1 - (g * p) ** n) / (1 - g * p)
+
+    n = H - t
+    q_t = np.where(a == 0, 1 + g * np.array([v(k - 1) for k in n]), 0.0)
+    np.testing.assert_allclose(cols["exact_q"], q_t, atol=1e-12)
+    np.testing.assert_allclose(cols["exact_advantage"], q_t - np.array([v(k) for k in n]), atol=1e-12)
+    v_inf = p / (1 - g * p)
+    np.testing.assert_allclose(cols["exact_advantage_boot"], np.where(a == 0, 1 + g * v_inf, 0.0) - v_inf)
+    # The two targets differ, most near the time limit: that gap is not estimator error.
+    gap = cols["exact_advantage_boot"] - cols["exact_advantage"]
+    assert abs(gap[-2]) > 10 * abs(gap[0]) > 0
+    # The (q, adv) call of the trainers' hook gives the finite-horizon pair.
+    q, adv = exact(1, np.zeros(2 * H, int), t, a, pi)
+    np.testing.assert_array_equal(q, cols["exact_q"])
+    np.testing.assert_array_equal(adv, cols["exact_advantage"])
+    # Without discounting the stationary values need not exist: NaN, never a made-up number.
+    undiscounted = ExactCredit(m, gamma=1.0).columns(1, np.zeros(2, int), [0, 0], [0, 1], pi)
+    assert np.isnan(undiscounted["exact_advantage_boot"]).all()
+
+
+def test_gridworld_bootstrap_target_matches_the_closed_form_of_a_wall_bump():
+    """A 1 x 2 room whose right cell is the goal: always 'up' bumps the wall forever (V = 0 stationary);
+    stepping right pays 1. Under pi = always up: Q_boot(s, right) = 1, A_boot(s, right) = 1 - 0 = 1."""
+    text = '''
+name = "Bump"
+gamma = 0.9
+time_limit = 4
+map = """
+####
+#SG#
+####
+"""
+[legend]
+G = { kind = "goal", reward = 1.0, terminal = true }
+'''
+    env = GridWorldEnv(parse_map(text))
+    exact = ExactCredit(env, gamma=0.9)
+    start = int(np.argmax(exact.layout().start))
+    up = np.tile([1.0, 0.0, 0.0, 0.0], (exact.layout().num_states, 1))
+    cols = exact.columns(1, [start, start], [0, 3], [1, 0], up)
+    np.testing.assert_allclose(cols["exact_advantage_boot"], [1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(cols["exact_advantage"], [1.0, 0.0], atol=1e-12)
+
+
 # ------------------------------------------------------------------------------------------- the gradient
 TINY = """
 name = "Tiny"
@@ -355,6 +420,14 @@ def test_gridworld_solvers_agree_with_the_generic_tabular_ones(env_id):
     np.testing.assert_allclose(
         exact.weights(fast), gradient_weights(m, pi, values=slow), rtol=1e-10, atol=1e-13
     )
+    # The stationary (bootstrap-at-truncation) values: a sparse solve on the layout's tables, against the
+    # generic infinite-horizon policy evaluation of the model.
+    from rlcredit.planning import policy_q
+
+    q_inf = policy_q(m, pi, horizon=math.inf)
+    live = ~(layout.wall | layout.terminal)
+    np.testing.assert_allclose(fast.Q_boot[live], q_inf[live], rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(fast.Q_boot[live], slow.Q_boot[live], rtol=1e-10, atol=1e-10)
     # The reach probabilities of every tracked event come out of the same backward pass.
     assert set(fast.reach) == {*exact.reach_kinds, "intended"}
     events = np.stack([layout.event == layout.kinds.index(k) for k in exact.reach_kinds], axis=2)

@@ -9,8 +9,8 @@ from rlcredit.credit.records import CREDIT_SCHEMA, SCHEMA_VERSION, CreditRecorde
 
 COLUMNS = [
     "update", "env", "episode", "t", "state", "action", "reward", "terminated", "truncated", "value",
-    "return", "advantage", "advantage_norm", "logp_old", "logp_new", "ratio", "clipped", "credit",
-    "grad_norm", "grad_cos", "exact_q", "exact_advantage",
+    "return", "advantage", "advantage_norm", "adv_scale", "logp_old", "logp_new", "ratio", "clipped",
+    "credit", "grad_norm", "grad_cos", "exact_q", "exact_advantage", "exact_advantage_boot",
 ]  # fmt: skip
 
 
@@ -38,6 +38,7 @@ def _rollout_rows(update: int, T: int = 128, N: int = 64, seed: int = 0) -> dict
         "return": rng.normal(size=n),
         "advantage": adv,
         "advantage_norm": adv / adv.std(),
+        "adv_scale": np.full(n, adv.std()),
         "logp_old": np.log(rng.random(n)),
         "logp_new": np.log(rng.random(n)),
         "ratio": ratio,
@@ -47,6 +48,7 @@ def _rollout_rows(update: int, T: int = 128, N: int = 64, seed: int = 0) -> dict
         "grad_cos": grad,
         "exact_q": rng.normal(size=n),
         "exact_advantage": rng.normal(size=n),
+        "exact_advantage_boot": rng.normal(size=n),
     }
 
 
@@ -139,3 +141,35 @@ def test_deferred_fsync_writes_atomically_and_syncs_once(tmp_path, monkeypatch):
     rec.add(_rollout_rows(4, T=1, N=2))
     rec.flush(4)
     assert len(synced) == 5  # the file and its directory
+
+
+def test_version_1_files_are_read_with_the_added_columns_nan(tmp_path):
+    """A run written before adv_scale / exact_advantage_boot existed still reads, those columns NaN."""
+    import pyarrow as pa
+
+    rows = _rollout_rows(3, T=2, N=2)
+    v1 = [c for c in COLUMNS if c not in ("adv_scale", "exact_advantage_boot")]
+    table = pa.table(
+        {c: np.asarray(rows[c] if np.ndim(rows[c]) else np.full(4, rows[c])) for c in v1},
+        metadata={b"rlcredit.credit_schema_version": b"1"},
+    )
+    (tmp_path / "credit").mkdir()
+    pq.write_table(table, tmp_path / "credit" / "update_000003.parquet")
+    df = read_credit(tmp_path)
+    assert list(df.columns) == COLUMNS and len(df) == 4
+    assert df["adv_scale"].isna().all() and df["exact_advantage_boot"].isna().all()
+    np.testing.assert_allclose(df["credit"], rows["credit"])
+
+
+def test_credit_in_return_units_undoes_the_normalization():
+    """credit * adv_scale is (A - mean) * ratio where not clipped: recompute it from the raw advantages."""
+    from rlcredit.credit.records import credit_in_return_units
+
+    rng = np.random.default_rng(1)
+    adv = rng.normal(3.0, 2.0, size=64)
+    mu, sd = adv.mean(), adv.std() + 1e-8
+    ratio = np.exp(rng.normal(scale=0.1, size=64))
+    clipped = rng.random(64) < 0.2
+    credit = np.where(clipped, 0.0, (adv - mu) / sd * ratio)
+    frame = {"credit": credit, "adv_scale": np.full(64, sd)}
+    np.testing.assert_allclose(credit_in_return_units(frame), np.where(clipped, 0.0, (adv - mu) * ratio))

@@ -73,3 +73,31 @@ def _layout():
     import rlcredit
 
     return rlcredit.make(BRIDGE0.id).unwrapped.layout
+
+
+def test_exact_reach_of_a_respawn_cell_matches_monte_carlo():
+    """CliffSlippery: the cliff is a respawn cell the agent never occupies; backward induction's slippery path
+    still falls in about 5% of episodes. The exact figure must match 6,000 sampled episodes of the same policy."""
+    import rlcredit
+    from rlcredit.planning import backward_induction
+
+    spec = EvalSpec(episodes=1)
+    f = evaluate_planner(
+        lambda: make_planner("bi"), EnvVariant("rlcredit/CliffSlippery-v0", "C"), spec=spec, seed=0
+    )
+    layout = rlcredit.make("rlcredit/CliffSlippery-v0").unwrapped.layout
+    actions = backward_induction(layout.to_mdp(gamma=1.0)).actions
+    n = 6000
+    venv = rlcredit.make_vec("rlcredit/CliffSlippery-v0", num_envs=n, seed=3)
+    venv.reset(seed=3)
+    cliff = layout.kinds.index("cliff")
+    fell, active, t = np.zeros(n, bool), np.ones(n, bool), 0
+    while active.any():
+        _, _, term, trunc, info = venv.step(actions[t, venv.state_index()])
+        fell |= active & (info["event"] == cliff)
+        active &= ~(term | trunc)
+        t += 1
+    stderr = np.sqrt(fell.mean() * (1 - fell.mean()) / n)
+    assert fell.mean() > 0.03  # the event is common enough for the comparison to mean something
+    assert f["exact_reach_cliff"] == pytest.approx(fell.mean(), abs=4 * stderr)
+    assert f["exact_reach_goal"] == pytest.approx(1.0)
