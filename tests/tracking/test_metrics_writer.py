@@ -91,7 +91,7 @@ def test_resume_truncate_and_continue(tmp_path: Path) -> None:
         resumed.truncate(-1)
 
 
-def test_crash_during_log_keeps_previous_file(tmp_path: Path, monkeypatch) -> None:
+def test_crash_during_header_rewrite_keeps_previous_file(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "metrics.csv"
     m = MetricsWriter(path)
     m.log({"update": 1, "loss": 0.25})
@@ -102,7 +102,7 @@ def test_crash_during_log_keeps_previous_file(tmp_path: Path, monkeypatch) -> No
 
     monkeypatch.setattr(tio.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        m.log({"update": 2, "loss": 0.125})
+        m.log({"update": 2, "loss": 0.125, "new_column": 1.0})  # a new column rewrites the file
     monkeypatch.undo()
     assert path.read_bytes() == before
     assert MetricsWriter(path).rows == [{"update": 1, "loss": 0.25}]
@@ -116,3 +116,34 @@ def test_non_scalar_values_rejected(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="metric 'v' must be a scalar"):
         m.log({"v": np.zeros(3)})
     assert m.rows == []
+
+
+def test_rows_with_known_columns_are_appended_not_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    m = MetricsWriter(path)
+    m.log({"update": 1, "loss": 0.25})
+    inode = path.stat().st_ino
+    for u in range(2, 50):
+        m.log({"update": u, "loss": 1.0 / u})
+        # an atomic rewrite (temp file + rename) would give the file a new inode
+        assert path.stat().st_ino == inode
+    assert path.read_text().count("\n") == 50  # header + 49 rows, each visible as soon as logged
+    m.log({"update": 50, "loss": 0.0, "extra": 3})  # a new column: one rewrite with the new header
+    assert path.stat().st_ino != inode
+    m.sync()
+    rows = MetricsWriter(path).rows
+    assert [r["update"] for r in rows] == list(range(1, 51))
+    assert rows[1] == {"update": 2, "loss": 0.5} and rows[-1] == {"update": 50, "loss": 0.0, "extra": 3}
+
+
+def test_torn_last_append_is_dropped_on_reload(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    m = MetricsWriter(path)
+    m.log({"update": 1, "loss": 0.25})
+    m.log({"update": 2, "loss": 0.125})
+    with open(path, "a") as f:
+        f.write("3,0.06")  # a process killed in the middle of an append: no newline
+    resumed = MetricsWriter(path)
+    assert resumed.rows == [{"update": 1, "loss": 0.25}, {"update": 2, "loss": 0.125}]
+    resumed.log({"update": 3, "loss": 0.0625})
+    assert MetricsWriter(path).rows[-1] == {"update": 3, "loss": 0.0625}
