@@ -11,10 +11,10 @@ reinforced can be answered later from files alone::
 
 Schema (version :data:`SCHEMA_VERSION`; the ``doc`` of each :class:`Column` in :data:`CREDIT_SCHEMA`
 says what it holds): ``update, env, episode, t, state, action, reward, terminated, truncated, value,
-return, advantage, advantage_norm, adv_scale, logp_old, logp_new, ratio, clipped, credit, grad_norm,
+return, advantage, advantage_norm, adv_scale, applied_weight, logp_old, logp_new, ratio, clipped, credit, grad_norm,
 grad_cos, exact_q, exact_advantage, exact_advantage_boot``. ``credit * adv_scale`` is the applied gradient
-weight in return units (:func:`credit_in_return_units`). Files of version 1 (before ``adv_scale`` and
-``exact_advantage_boot``) are still read, with those columns NaN.
+weight in return units (:func:`credit_in_return_units`). Files of version 1 (before ``adv_scale``,
+``applied_weight`` and ``exact_advantage_boot``) are still read, with those columns NaN.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ __all__ = [
 SCHEMA_VERSION = 2
 """Bumped whenever a column is added, removed, renamed, retyped or changes meaning."""
 
-_READABLE = {1: ("adv_scale", "exact_advantage_boot"), 2: ()}
+_READABLE = {1: ("adv_scale", "applied_weight", "exact_advantage_boot"), 2: ()}
 """Schema versions :func:`read_credit` reads, with the columns a version lacks (read as NaN)."""
 
 _META_KEY = b"rlcredit.credit_schema_version"
@@ -118,7 +118,14 @@ CREDIT_SCHEMA: tuple[Column, ...] = (
         "float32",
         "The positive scale the advantage was divided by to give advantage_norm: the std (+1e-8) of the "
         "step's minibatch in PPO's final epoch (REINFORCE: of the batch) when norm_adv is on, else 1. "
-        "credit * adv_scale is the applied gradient weight in return units; NaN when not recorded.",
+        "credit * adv_scale is the final epoch's gradient weight in return units; NaN when not recorded.",
+    ),
+    Column(
+        "applied_weight",
+        "float32",
+        "The weight of grad log pi(a_t|s_t) summed over all the update's gradient steps, in return units: "
+        "PPO sum over epochs of (A_t - minibatch mean) * ratio (0 in an epoch where clipped); REINFORCE "
+        "G_t - b(s_t) minus the batch mean when norm_adv is on. NaN when not recorded.",
     ),
     Column("logp_old", "float32", "log pi_old(a_t|s_t) of the policy that collected the rollout."),
     Column("logp_new", "float32", "log pi_new(a_t|s_t) after the update."),

@@ -1,6 +1,7 @@
 """Credit figures from ``credit/update_*.parquet``: where credit went, and how wrong it was.
 
-- :func:`credit_map`: total credit per (cell, action) over training beside the visitation counts;
+- :func:`credit_map`: per (cell, action) over training, the applied gradient weight in return units, the exact
+  advantage of the steps taken and the change in π, beside the visitation counts;
 - :func:`credit_vs_exact`: sampled credit against the exact advantage ``A^π(s_t, a_t)``, and the
   credit-assignment error ``advantage - exact_advantage`` over updates, for one run or several (REINFORCE vs
   PPO, a GAE λ sweep, seeds pooled per label).
@@ -11,86 +12,199 @@ Credit files are read one at a time and only the needed columns, so long runs ar
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from matplotlib.colors import LinearSegmentedColormap, LogNorm, SymLogNorm
+from matplotlib.colors import LinearSegmentedColormap, LogNorm, Normalize, SymLogNorm
 from matplotlib.patches import Patch
 
 from rlcredit.plots import style
-from rlcredit.plots.data import Run, iter_credit, labels_for, open_run
+from rlcredit.plots.data import Run, iter_credit, labels_for, open_run, policy_columns, read_shaping
 from rlcredit.plots.grid import draw_cells, draw_triangles, kind_legend, require_layout, scalar_mappable
 
-__all__ = ["CreditErrorData", "CreditMapData", "credit_map", "credit_vs_exact", "has_exact_credit"]
+__all__ = [
+    "PANELS",
+    "PANEL_LABELS",
+    "CreditErrorData",
+    "CreditMapData",
+    "credit_map",
+    "credit_sums",
+    "credit_vs_exact",
+    "has_exact_credit",
+    "policy_change_over_training",
+    "sign_agreement",
+]
+
+
+PANELS = ("applied", "exact", "dpi")
+"""The credit map's signed panels, in drawing order (the fourth panel is the visit counts)."""
+
+PANEL_LABELS = {
+    "applied": "Σ_t w_t (1[a_t = a] − π_old(a|s)) over steps in s: the applied weights' push on "
+    "logit(a|s); w_t = Σ_epochs (Â_t − minibatch mean)·ratio (0 where clipped), return units",
+    "applied_raw": "Σ applied gradient weight w_t = Σ_epochs (Â_t − minibatch mean)·ratio (0 where "
+    "clipped) of the steps taking a in s, return units (not centred per state: no policy tables)",
+    "exact": "Σ exact advantage A^π_t(s_t, a_t) of the steps taken",
+    "dpi": "π_last(a|s) − π_first(a|s), change over training",
+}
+"""Colour-bar label of each panel: exactly the quantity drawn."""
 
 
 @dataclass(frozen=True)
 class CreditMapData:
-    """What :func:`credit_map` drew.
+    """What :func:`credit_map` drew. Arrays are ``(S, A)`` float64 unless said otherwise.
 
     Attributes
     ----------
-    total : (S, A) float64
-        Sum of the ``value`` column over every credit row with that state and action.
-    visits : (S,) int64
-        Number of credit rows (env steps learned from) in each state.
-    value : str
-        The credit column summed (``"credit"`` or ``"advantage"``).
+    applied : ndarray (S, A)
+        The push of the applied gradient weights on each action's logit, in return units, summed over
+        updates: ``sum_t w_t (1[a_t = a] - pi_old(a|s_t))`` over the steps ``t`` in state ``s``, with
+        ``w_t`` = ``applied_weight``, the weight of ``grad log pi(a_t|s_t)`` summed over the update's gradient
+        steps (PPO ``sum over epochs of (Â_t − minibatch mean) · ratio``, 0 in an epoch where clipped;
+        REINFORCE ``G_t − b(s_t)`` minus the batch mean) and ``pi_old`` the
+        update's policy from its shaping file. For a tabular softmax this is exactly the gradient the update
+        applied to ``logit(a|s)``: positive means ``a`` was reinforced relative to the other actions at
+        ``s`` (a network adds generalization between states on top). Without shaping files (or on procedural
+        maps) it is the plain sum ``sum_t w_t`` over the steps taking ``a`` in ``s`` (``centred`` False),
+        which is not a direction of ``pi``. All NaN when the credit files do not record ``applied_weight``.
+    centred : bool
+        Whether ``applied`` is the per-state logit push (True) or the plain sum (False).
+    exact : ndarray (S, A)
+        Sum over the steps taken of the exact finite-horizon advantage ``A^π_t(s_t, a_t)`` of the policy
+        that acted. All NaN without an exact model.
+    dpi : ndarray (S, A)
+        ``π(a|s)`` after the last logged update minus before the first (shaping files; NaN without them or
+        on procedural maps, whose shaping files describe different layouts).
+    taken : ndarray (S, A) int64
+        Steps learned from per state and action.
+    visits : ndarray (S,) int64
+        Steps learned from per state.
     updates : int
-        Number of credit files read.
+        Credit files read.
     aimed : dict of str to int
         For each object kind, how many steps took an action whose intended move enters a cell of that kind.
+    agreement : dict of str to float
+        For ``applied`` and ``exact``: the fraction of taken (state, action) pairs with a nonzero sum and
+        ``|dpi| > 1e-3`` whose sum has the sign of ``dpi`` (NaN when there are none).
+    pairs : int
+        The number of (state, action) pairs the agreement is over.
     """
 
-    total: np.ndarray
+    applied: np.ndarray
+    centred: bool
+    exact: np.ndarray
+    dpi: np.ndarray
+    taken: np.ndarray
     visits: np.ndarray
-    value: str
     updates: int
     aimed: dict[str, int]
+    agreement: dict[str, float]
+    pairs: int
 
 
-def credit_totals(
-    run: Run, num_states: int, num_actions: int = 4, *, value: str = "credit"
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Sum a credit column over all credit files.
+def credit_sums(
+    run: Run, num_states: int, num_actions: int = 4
+) -> tuple[dict[str, np.ndarray], np.ndarray, int, bool]:
+    """Sum the credit-map quantities per (state, action) over all credit files.
 
     Returns
     -------
-    total : (S, A) float64
-        Sum of ``value`` per (state, action); NaN values count as 0.
+    sums : dict
+        ``applied`` (the logit push of :class:`CreditMapData`, or the plain sum of ``applied_weight``
+        when an update has no shaping file) and ``exact`` (``exact_advantage``), each ``(S, A)``; NaN where
+        no taken step had a finite value.
     taken : (S, A) int64
         Number of rows (steps) per (state, action).
     files : int
         Credit files read.
+    centred : bool
+        Whether every update's ``applied`` was centred by its policy table.
 
     Rows with an unknown state (-1) or out-of-range indices are left out.
     """
     SA = num_states * num_actions
-    total = np.zeros(SA)
+    tables = set(run.shaping_updates()) if not run.procedural else set()
+    centred = True
+    push = np.zeros((num_states, num_actions))
+    total = {k: np.zeros(SA) for k in ("applied", "exact")}
+    finite = {k: np.zeros(SA, dtype=np.int64) for k in total}
     taken = np.zeros(SA, dtype=np.int64)
     files = 0
-    for _, df in iter_credit(run, ("state", "action", value)):
+    cols = ("state", "action", "applied_weight", "exact_advantage")
+    for update, df in iter_credit(run, cols):
         files += 1
         s = df["state"].to_numpy(np.int64)
         a = df["action"].to_numpy(np.int64)
         keep = (s >= 0) & (s < num_states) & (a >= 0) & (a < num_actions)
         idx = s[keep] * num_actions + a[keep]
-        total += np.bincount(idx, weights=np.nan_to_num(df[value].to_numpy(np.float64)[keep]), minlength=SA)
         taken += np.bincount(idx, minlength=SA)
-    return total.reshape(num_states, num_actions), taken.reshape(num_states, num_actions), files
+        values = {
+            "applied": df["applied_weight"].to_numpy(np.float64)[keep],
+            "exact": df["exact_advantage"].to_numpy(np.float64)[keep],
+        }
+        for k, v in values.items():
+            ok = np.isfinite(v)
+            total[k] += np.bincount(idx[ok], weights=v[ok], minlength=SA)
+            finite[k] += np.bincount(idx[ok], minlength=SA)
+        pi_old = _policy_table(run, update, num_states) if update in tables else None
+        if pi_old is None:
+            centred = False
+        else:
+            w = values["applied"]
+            ok = np.isfinite(w)
+            per_state = np.bincount(s[keep][ok], weights=w[ok], minlength=num_states)
+            push -= per_state[:, None] * pi_old
+    sums = {k: np.where(finite[k] > 0, total[k], np.nan).reshape(num_states, num_actions) for k in total}
+    if centred and files:
+        # every action of a state with weighted steps is pushed, the ones not taken down by pi_old's share
+        weighted = (finite["applied"].reshape(num_states, num_actions).sum(axis=1) > 0)[:, None]
+        applied = total["applied"].reshape(num_states, num_actions) + push
+        sums["applied"] = np.where(weighted, applied, np.nan)
+    return sums, taken.reshape(num_states, num_actions), files, centred
+
+
+def _policy_table(run: Run, update: int, num_states: int) -> np.ndarray | None:
+    """``pi_old`` ``(S, A)`` of an update from its shaping file (None if it does not fit the layout)."""
+    pi = policy_columns(read_shaping(run, update), "pi_before")
+    return pi if pi.shape[0] == num_states else None
+
+
+def policy_change_over_training(run: Run, num_states: int) -> np.ndarray | None:
+    """``π_last − π_first`` ``(S, A)`` from the first and last shaping files; None without shaping files or
+    on a procedural map (its shaping files describe different layouts)."""
+    updates = run.shaping_updates()
+    if not updates or run.procedural:
+        return None
+    first = policy_columns(read_shaping(run, updates[0]), "pi_before")
+    last = policy_columns(read_shaping(run, updates[-1]), "pi_after")
+    if first.shape[0] != num_states or last.shape != first.shape:
+        return None
+    return last - first
+
+
+def sign_agreement(
+    sums: np.ndarray, dpi: np.ndarray, taken: np.ndarray, *, min_change: float = 1e-3
+) -> tuple[float, int]:
+    """Fraction of taken (state, action) pairs with a finite nonzero sum and ``|dpi| > min_change`` whose
+    sum has the sign of ``dpi``, and the number of such pairs (NaN, 0 when there are none)."""
+    m = (taken > 0) & np.isfinite(sums) & (sums != 0) & np.isfinite(dpi) & (np.abs(dpi) > min_change)
+    n = int(m.sum())
+    return (float(np.mean(np.sign(sums[m]) == np.sign(dpi[m]))) if n else float("nan")), n
 
 
 @style.styled
-def credit_map(run: Run | str | os.PathLike[str], *, value: str = "credit") -> style.Plot:
-    """Total credit per cell and action over training, beside how often each cell was visited.
+def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
+    """Where credit went over training, in three signed panels and the visit counts.
 
-    Parameters
-    ----------
-    value : str
-        Credit column to sum: ``"credit"`` (what multiplied ∇log π in the update) or ``"advantage"``.
+    (a) the gradient weight each update applied to the actions taken, in return units; (b) the exact
+    advantage of those steps; (c) how the policy's probability of each action changed from the first to
+    the last logged update; (d) visits. Red is positive (reinforced / good / rose) in every signed panel.
+    The normalized ``credit`` column is deliberately not summed: after convergence normalization turns
+    near-zero advantages into unit-sized noise whose sum can have either sign.
 
     Returns
     -------
@@ -101,24 +215,49 @@ def credit_map(run: Run | str | os.PathLike[str], *, value: str = "credit") -> s
     if not run.credit_files():
         raise FileNotFoundError(f"no credit files in {run.path / 'credit'}")
     S = layout.num_states
-    total, taken, files = credit_totals(run, S, 4, value=value)
+    sums, taken, files, centred = credit_sums(run, S, 4)
+    change = policy_change_over_training(run, S)
+    dpi = np.full((S, 4), np.nan) if change is None else change
     visits = taken.sum(axis=1)
     aimed = {name: int(taken[layout.event == k].sum()) for k, name in enumerate(layout.kinds)}
-    data = CreditMapData(total, visits, value, files, aimed)
+    agreement, pairs = {}, 0
+    for k in ("applied", "exact"):
+        agreement[k], n = sign_agreement(sums[k], dpi, taken)
+        pairs = max(pairs, n)
+    data = CreditMapData(
+        sums["applied"], centred, sums["exact"], dpi, taken, visits, files, aimed, agreement, pairs
+    )
 
     H, W = layout.shape
     active = np.flatnonzero(~layout.wall & ~layout.terminal)
-    panel_w = max(2.8, min(4.5, 0.4 * W))
-    fig = style.new_figure(2 * panel_w + 1.6, panel_w * H / W + 1.8)
-    ax_c, ax_v = fig.subplots(1, 2)
-    m = float(np.abs(total).max()) or 1.0
-    norm = SymLogNorm(linthresh=m / 100, vmin=-m, vmax=m, base=10)
-    draw_cells(ax_c, layout, floor=np.ones((H, W, 3)))
-    pc = draw_triangles(ax_c, layout, active, total[active], cmap=style.DIVERGING, norm=norm, edge="#dddddd")
-    pc.set_rasterized(len(active) > 400)
-    fig.colorbar(pc, ax=ax_c, shrink=0.7, label=f"Σ {value} (symmetric log scale)")
-    ax_c.set_title(f"(a) total {value} per action, {files} updates")
-
+    panel_w = max(2.6, min(4.2, 0.4 * W))
+    fig = style.new_figure(2 * panel_w + 2.2, 2 * (panel_w * H / W) + 3.2)
+    axes = fig.subplots(2, 2).reshape(-1)
+    missing = {
+        "applied": "not recorded (credit files without applied_weight)",
+        "exact": "no exact model",
+        "dpi": "no shaping files" if not run.procedural else "procedural map: layouts differ per update",
+    }
+    values = {"applied": data.applied, "exact": data.exact, "dpi": data.dpi}
+    for i, (ax, key) in enumerate(zip(axes[:3], PANELS)):
+        v = values[key]
+        draw_cells(ax, layout, floor=np.ones((H, W, 3)))
+        letter = "abc"[i]
+        if not np.isfinite(v[active]).any():
+            ax.set_title(f"({letter}) {missing[key]}", fontsize=8)
+            continue
+        shown = np.where(np.isfinite(v), v, 0.0)
+        m = float(np.abs(shown[active]).max()) or 1.0
+        norm = SymLogNorm(linthresh=m / 100, vmin=-m, vmax=m, base=10) if key != "dpi" else Normalize(-m, m)
+        pc = draw_triangles(
+            ax, layout, active, shown[active], cmap=style.DIVERGING, norm=norm, edge="#dddddd"
+        )
+        pc.set_rasterized(len(active) > 400)
+        scale = " (symmetric log scale)" if key != "dpi" else ""
+        label = PANEL_LABELS["applied_raw" if key == "applied" and not centred else key]
+        fig.colorbar(pc, ax=ax, shrink=0.7, label=_wrap(label + scale, 48))
+        ax.set_title(f"({letter}) {TITLES[key]}")
+    ax_v = axes[3]
     vnorm = LogNorm(vmin=1, vmax=max(2, int(visits.max())))
     floor = np.where(
         (visits > 0).reshape(H, W)[..., None],
@@ -129,8 +268,8 @@ def credit_map(run: Run | str | os.PathLike[str], *, value: str = "credit") -> s
     fig.colorbar(
         scalar_mappable(style.COUNTS, vnorm), ax=ax_v, shrink=0.7, label="steps learned from (log scale)"
     )
-    ax_v.set_title("(b) visits")
-    kind_legend(ax_c, layout, ncol=3, start=False)
+    ax_v.set_title("(d) visits")
+    kind_legend(axes[0], layout, ncol=3, start=False)
     kind_legend(
         ax_v,
         layout,
@@ -138,19 +277,44 @@ def credit_map(run: Run | str | os.PathLike[str], *, value: str = "credit") -> s
         ncol=3,
         start=False,
     )
-    title = f"{run.algo} on {run.env_name()}: where credit went"
+    title = f"{run.algo} on {run.env_name()}: where credit went, {files} updates"
     aimed_txt = "; ".join(f"actions aimed into {k}: {n:,}" for k, n in aimed.items())
     pooled = (
         " Steps of every layout of this procedural map are pooled and drawn on one of them."
         if run.procedural
         else ""
     )
+    agree = [
+        f"{name} {agreement[k]:.0%}"
+        for k, name in (("applied", "(a)"), ("exact", "(b)"))
+        if np.isfinite(agreement[k])
+    ]
+    agree_txt = (
+        f" The sign of {' and '.join(agree)} agrees with the direction π moved on {pairs:,} state-action pairs."
+        if agree
+        else ""
+    )
+    never = int(np.sum(visits[active] == 0))
+    meaning = (
+        "(a) the update's gradient pushed the action's logit up relative to the other actions there"
+        if centred
+        else "(a) positive summed gradient weight (not centred per state: no policy tables)"
+    )
     caption = (
-        f"Each cell's four triangles sum the {value} its actions received (red reinforced, blue "
-        f"discouraged); an action that was never taken got no credit at all ({aimed_txt}).{pooled}"
+        f"Each cell's four triangles show one quantity per action; red is positive: {meaning}, (b) the "
+        f"steps taking it were better than the policy's average, (c) its probability rose. An action never "
+        f"taken got no credit of its own ({aimed_txt}); {never} of {len(active)} open cells were never "
+        f"visited.{agree_txt}{pooled}"
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "credit_map", title, caption, data)
+
+
+TITLES = {"applied": "applied credit", "exact": "exact advantage", "dpi": "change in π"}
+
+
+def _wrap(text: str, width: int = 42) -> str:
+    return textwrap.fill(text, width)
 
 
 # --------------------------------------------------------------------------------------- sampled vs exact

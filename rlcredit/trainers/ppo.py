@@ -56,6 +56,8 @@ class PPO(Trainer):
         rec_ratio = np.ones(n, np.float32)
         rec_adv = adv.reshape(-1).copy()
         rec_clipped = np.zeros(n, bool)
+        rec_scale = np.ones(n, np.float32)  # divisor of the advantage: credit * scale is in return units
+        rec_applied = np.zeros(n, np.float32)  # weight of grad log pi summed over epochs, return units
         first_adv = np.empty(n, np.float32)  # the credit of the first epoch (ratio 1 at theta_k)
 
         pg_losses, v_losses, entropies, kls, old_kls, clipfracs = [], [], [], [], [], []
@@ -74,8 +76,10 @@ class PPO(Trainer):
                 ratio = logratio.exp()
 
                 mb_adv = b_adv[mb]
+                mb_scale = 1.0
                 if cfg.norm_adv:
-                    mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                    mb_scale = float(mb_adv.std()) + 1e-8
+                    mb_adv = (mb_adv - mb_adv.mean()) / mb_scale
 
                 pg_loss1 = -mb_adv * ratio
                 pg_loss2 = -mb_adv * torch.clamp(ratio, 1 - cfg.clip_coef, 1 + cfg.clip_coef)
@@ -109,6 +113,8 @@ class PPO(Trainer):
                     rec_ratio[mb_np] = ratio.numpy()
                     rec_adv[mb_np] = mb_adv.numpy()
                     rec_clipped[mb_np] = clipped
+                    rec_scale[mb_np] = mb_scale
+                    rec_applied[mb_np] += np.where(clipped, 0.0, (mb_adv * ratio).numpy() * mb_scale)
                     if epoch == 0:
                         first_adv[mb_np] = mb_adv.numpy()
                 epoch_kls.append(approx_kl)
@@ -145,6 +151,8 @@ class PPO(Trainer):
             "return": ret.reshape(-1),
             "advantage": adv.reshape(-1),
             "advantage_norm": rec_adv,
+            "adv_scale": rec_scale,
+            "applied_weight": rec_applied,
             "logp_old": buf.flat("logp"),
             "ratio": rec_ratio,
             "clipped": rec_clipped,

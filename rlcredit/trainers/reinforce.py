@@ -62,6 +62,8 @@ class Reinforce(Trainer):
             baseline = np.zeros_like(ret)
         adv = ret - baseline
         adv_used = normalize(adv) if cfg.norm_adv else adv
+        # the divisor of the advantage: credit * adv_scale is in return units
+        adv_scale = float(adv.std(ddof=1)) + 1e-8 if cfg.norm_adv and adv.size > 1 else 1.0
 
         obs_np = buf.flat("obs", used)[valid]
         obs = torch.as_tensor(obs_np)
@@ -110,6 +112,8 @@ class Reinforce(Trainer):
             "return": ret,
             "advantage": adv,
             "advantage_norm": adv_used,
+            "adv_scale": np.full(adv_used.shape, adv_scale, np.float32),
+            "applied_weight": adv_used * adv_scale,
             "logp_old": logp_old,
             "ratio": np.ones(n, np.float32),
             "clipped": np.zeros(n, bool),

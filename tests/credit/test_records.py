@@ -9,7 +9,7 @@ from rlcredit.credit.records import CREDIT_SCHEMA, SCHEMA_VERSION, CreditRecorde
 
 COLUMNS = [
     "update", "env", "episode", "t", "state", "action", "reward", "terminated", "truncated", "value",
-    "return", "advantage", "advantage_norm", "adv_scale", "logp_old", "logp_new", "ratio", "clipped",
+    "return", "advantage", "advantage_norm", "adv_scale", "applied_weight", "logp_old", "logp_new", "ratio", "clipped",
     "credit", "grad_norm", "grad_cos", "exact_q", "exact_advantage", "exact_advantage_boot",
 ]  # fmt: skip
 
@@ -39,6 +39,7 @@ def _rollout_rows(update: int, T: int = 128, N: int = 64, seed: int = 0) -> dict
         "advantage": adv,
         "advantage_norm": adv / adv.std(),
         "adv_scale": np.full(n, adv.std()),
+        "applied_weight": np.where(clipped, 0.0, adv * ratio),
         "logp_old": np.log(rng.random(n)),
         "logp_new": np.log(rng.random(n)),
         "ratio": ratio,
@@ -148,7 +149,7 @@ def test_version_1_files_are_read_with_the_added_columns_nan(tmp_path):
     import pyarrow as pa
 
     rows = _rollout_rows(3, T=2, N=2)
-    v1 = [c for c in COLUMNS if c not in ("adv_scale", "exact_advantage_boot")]
+    v1 = [c for c in COLUMNS if c not in ("adv_scale", "applied_weight", "exact_advantage_boot")]
     table = pa.table(
         {c: np.asarray(rows[c] if np.ndim(rows[c]) else np.full(4, rows[c])) for c in v1},
         metadata={b"rlcredit.credit_schema_version": b"1"},
@@ -157,7 +158,7 @@ def test_version_1_files_are_read_with_the_added_columns_nan(tmp_path):
     pq.write_table(table, tmp_path / "credit" / "update_000003.parquet")
     df = read_credit(tmp_path)
     assert list(df.columns) == COLUMNS and len(df) == 4
-    assert df["adv_scale"].isna().all() and df["exact_advantage_boot"].isna().all()
+    assert df[["adv_scale", "applied_weight", "exact_advantage_boot"]].isna().all().all()
     np.testing.assert_allclose(df["credit"], rows["credit"])
 
 

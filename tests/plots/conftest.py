@@ -25,6 +25,8 @@ CREDIT_ROWS = [
     (2, 22, 2, 0.75, 0.5, 1.0),
     (2, 40, 2, 3.0, 4.0, 5.0),  # down from 40 enters the button
 ]
+APPLIED_SCALE = {1: 2.0, 2: 0.5}
+"""Update u's applied_weight is its credit times this (a stand-in for the minibatch std)."""
 UPDATES = (1, 2, 3)
 STEPS = (100, 200, 300)
 
@@ -108,6 +110,7 @@ def write_train_run(
                 terminated=np.zeros(n, bool),
                 truncated=np.zeros(n, bool),
                 credit=[r[3] for r in rows],
+                applied_weight=[r[3] * APPLIED_SCALE[u] for r in rows],
                 advantage=[r[4] for r in rows],
                 exact_advantage=[r[5] for r in rows],
             )
@@ -153,6 +156,7 @@ def kit() -> SimpleNamespace:
     return SimpleNamespace(
         ENV=ENV,
         CREDIT_ROWS=CREDIT_ROWS,
+        APPLIED_SCALE=APPLIED_SCALE,
         UPDATES=UPDATES,
         STEPS=STEPS,
         layout_of=layout_of,

@@ -10,26 +10,87 @@ from rlcredit.plots.credit import credit_map, credit_vs_exact
 from rlcredit.plots.data import labels_for, open_run
 
 
-def test_credit_map_totals_are_the_hand_sums(run_dir, kit):
+def test_credit_map_panels_are_the_hand_sums(run_dir, kit):
+    """(a) sum_t w_t (1[a_t = a] - pi_old(a|s)) with pi_old from each update's shaping file, (b) the summed
+    exact advantage, (c) pi after the last update minus before the first, all recomputed by hand."""
     d = credit_map(run_dir).data
     S = kit.layout_of().num_states
-    total = np.zeros((S, 4))
+    tables = kit.policy_tables(0, S)
+    applied = np.zeros((S, 4))
+    exact = np.zeros((S, 4))
+    weighted = np.zeros(S, bool)
     visits = np.zeros(S, dtype=int)
-    for _, s, a, credit, _, _ in kit.CREDIT_ROWS:
-        total[s, a] += credit
+    for u, s, a, credit, _, ex in kit.CREDIT_ROWS:
+        w = credit * kit.APPLIED_SCALE[u]
+        applied[s, a] += w
+        applied[s] -= w * tables[u][0][s]
+        exact[s, a] += ex
+        weighted[s] = True
         visits[s] += 1
-    np.testing.assert_allclose(d.total, total, atol=1e-6)
-    assert d.total[22, 2] == pytest.approx(1.75)
+    assert d.centred
+    np.testing.assert_allclose(d.applied[weighted], applied[weighted], atol=1e-6)
+    assert np.isnan(d.applied[~weighted]).all()
+    taken = d.taken > 0
+    np.testing.assert_allclose(d.exact[taken], exact[taken], atol=1e-6)
+    assert np.isnan(d.exact[~taken]).all()
+    dpi = tables[3][1] - tables[1][0]
+    np.testing.assert_allclose(d.dpi, dpi, atol=1e-6)
     np.testing.assert_array_equal(d.visits, visits)
     assert d.updates == 2
     # one step aimed into the goal (left from 21), one into the button (down from 40), none into lava
     assert d.aimed == {"goal": 1, "button": 1, "lava": 0}
+    # agreement over taken pairs whose pi moved by more than 1e-3
+    pairs = [(s, a) for s, a in {(r[1], r[2]) for r in kit.CREDIT_ROWS} if abs(dpi[s, a]) > 1e-3]
+    want = np.mean([np.sign(exact[s, a]) == np.sign(dpi[s, a]) for s, a in pairs])
+    assert d.agreement["exact"] == pytest.approx(want) and d.pairs == len(pairs)
 
 
-def test_credit_map_of_the_advantage(run_dir, kit):
-    d = credit_map(run_dir, value="advantage").data
-    assert d.total[22, 2] == pytest.approx(2.0 + 0.5)
-    assert d.total[40, 2] == pytest.approx(4.0)
+def test_credit_map_caption_numbers_are_the_data(run_dir, kit):
+    plot = credit_map(run_dir)
+    d = plot.data
+    for k, name in (("applied", "(a)"), ("exact", "(b)")):
+        assert f"{name} {d.agreement[k]:.0%}" in plot.caption
+    assert f"on {d.pairs:,} state-action pairs" in plot.caption
+    layout = kit.layout_of()
+    active = ~layout.wall & ~layout.terminal
+    never = int(np.sum(d.visits[active] == 0))
+    assert f"{never} of {int(active.sum())} open cells were never visited" in plot.caption
+    assert f"{d.updates} updates" in plot.title
+
+
+@pytest.mark.slow
+def test_a_reinforced_action_is_drawn_reinforced_in_every_panel(tmp_path):
+    """A short PPO run on the delayed corridor: 'right' is reinforced until it is the policy's clear choice.
+    The most-raised action (by pi's own change over training, from the run's shaping files) must be drawn
+    red in the applied-credit, exact-advantage and change-in-pi panels."""
+    import rlcredit
+    from rlcredit.plots.grid import require_layout
+
+    run = rlcredit.train(
+        "ppo",
+        env="rlcredit/DelayedCorridor-v0",
+        steps=8192,
+        seed=0,
+        out_dir=tmp_path / "run",
+        wandb="disabled",
+        config={"num_envs": 16, "num_steps": 64, "lr": 3e-3},
+    )
+    plot = credit_map(run.dir)
+    d = plot.data
+    s, a = np.unravel_index(np.nanargmax(d.dpi), d.dpi.shape)
+    assert a == 1 and d.dpi[s, a] > 0.5  # right became the policy's clear choice there
+    layout = require_layout(open_run(run.dir))
+    active = list(np.flatnonzero(~layout.wall & ~layout.terminal))
+    index = active.index(s) * 4 + a
+    for ax in plot.figure.axes:
+        if not ax.get_title().startswith(("(a)", "(b)", "(c)")):
+            continue
+        (pc,) = [
+            c for c in ax.collections if c.get_array() is not None and len(c.get_array()) == 4 * len(active)
+        ]
+        value = pc.get_array()[index]
+        r, _, b, _ = pc.cmap(pc.norm(value))
+        assert value > 0 and r > b, ax.get_title()
 
 
 def test_credit_error_per_update_is_the_hand_mean(run_dir, kit):
@@ -97,7 +158,8 @@ def test_runs_without_an_exact_model_are_refused(kit, tmp_path):
     rec.flush(1)
     with pytest.raises(ValueError, match="exact_advantage"):
         credit_vs_exact(run.path)
-    assert isinstance(credit_map(run.path).data.total, np.ndarray)
+    d = credit_map(run.path).data  # drawn, with the panels it cannot fill said so
+    assert np.isnan(d.exact).all() and np.isnan(d.applied).all()
     with pytest.raises(ValueError, match="'advantage' or 'credit'"):
         credit_vs_exact(run.path, y="value")
     assert pd.isna(pd.read_parquet(rec.path(1))["exact_advantage"]).all()
