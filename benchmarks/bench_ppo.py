@@ -53,7 +53,7 @@ def bench_sb3(steps: int) -> tuple[float, float]:
 
 def bench_rlcredit(steps: int, config: dict) -> tuple[float, float, float]:
     """(env steps per wall second, per CPU second of this process (all threads), credit bytes per step)."""
-    from rlcredit.train import train
+    from rlcredit.trainers.loop import train
 
     with tempfile.TemporaryDirectory() as tmp:
         t0, c0 = time.perf_counter(), time.process_time()

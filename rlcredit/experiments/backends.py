@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
-from rlcredit.experiments.runner import PieceResult, run_piece_safely
+from rlcredit.experiments.pieces import PieceResult, run_piece_safely
 from rlcredit.experiments.spec import Piece
 
 __all__ = ["Backend", "LocalBackend", "RayBackend", "make_backend"]

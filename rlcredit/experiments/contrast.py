@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rlcredit.experiments.pieces import EVAL_FILE
 from rlcredit.experiments.spec import ExperimentSpec, expand_pieces
 from rlcredit.experiments.stats import IQM_MIN_SEEDS, aggregate
 from rlcredit.tracking import atomic_write_text
@@ -52,7 +53,6 @@ def collect_evals(exp_dir: str | os.PathLike[str], spec: ExperimentSpec) -> pd.D
     Columns: ``piece, agent, kind, algo, seed, train_env, env`` (the test variant's label), ``steps``,
     ``wall_time``, then every figure. Pieces of the spec are read in piece order; unfinished ones are absent.
     """
-    from rlcredit.experiments.runner import EVAL_FILE
 
     rows = []
     for piece in expand_pieces(spec, exp_dir):

@@ -18,6 +18,9 @@ from typing import Any
 
 import pandas as pd
 
+from rlcredit.experiments.contrast import build_contrast, table_cells
+from rlcredit.experiments.pieces import EVAL_FILE, EXPERIMENT_FILE, load_experiment
+from rlcredit.experiments.spec import expand_pieces
 from rlcredit.tracking import atomic_write_text
 
 __all__ = ["REPORT_FILE", "write_report"]
@@ -100,8 +103,6 @@ def _table_html(header: list[str], rows: list[list[str]], kinds: list[str]) -> s
 
 
 def _pieces_html(exp_dir: Path, spec: Any) -> tuple[str, list[Any]]:
-    from rlcredit.experiments.runner import EVAL_FILE
-    from rlcredit.experiments.spec import expand_pieces
 
     pieces = expand_pieces(spec, exp_dir)
     done = [p for p in pieces if (Path(p.run_dir) / EVAL_FILE).is_file()]
@@ -131,8 +132,6 @@ def write_report(exp_dir: str | os.PathLike[str], *, table: pd.DataFrame | None 
     FileNotFoundError
         If ``exp_dir`` is not an experiment directory.
     """
-    from rlcredit.experiments.contrast import build_contrast, table_cells
-    from rlcredit.experiments.runner import EXPERIMENT_FILE, load_experiment
 
     exp_dir = Path(exp_dir)
     spec, info = load_experiment(exp_dir)

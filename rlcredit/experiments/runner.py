@@ -10,28 +10,37 @@ An experiment directory ``runs/NAME/RUN_ID/`` holds::
     plots/              experiment figures (PNG + SVG) and captions.json
     report.html         everything above in one self-contained page
 
-A piece is finished when its ``eval.json`` exists (it is written last, atomically). Running an experiment
-again (``--resume EXP_DIR``, or the same ``--out``) skips finished pieces; a training run that was stopped
-continues from its last checkpoint (``rlcredit.train(resume=...)``), and a training run that completed but
-was not evaluated yet is only evaluated.
+Running an experiment again (``--resume EXP_DIR``, or the same ``--out``) skips finished pieces
+(:mod:`rlcredit.experiments.pieces` runs one piece and owns the directory layout).
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import math
 import os
 import time
-import traceback
-import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from rlcredit.config import ConfigError, read_toml, to_dict
-from rlcredit.experiments.spec import ExperimentSpec, Piece, expand_pieces, spec_from_data
-from rlcredit.tracking import atomic_write_json, atomic_write_text
+from rlcredit.config import to_dict
+from rlcredit.experiments.backends import make_backend
+from rlcredit.experiments.contrast import build_contrast, headline, write_contrast
+from rlcredit.experiments.figures import experiment_figures
+from rlcredit.experiments.pieces import (
+    EVAL_FILE,
+    EXPERIMENT_FILE,
+    PieceResult,
+    load_experiment,
+    newest_experiment,
+    piece_finished,
+    prepare_experiment,
+    run_piece,
+    run_piece_safely,
+)
+from rlcredit.experiments.report import write_report
+from rlcredit.experiments.spec import ExperimentSpec, expand_pieces
+from rlcredit.tracking import WANDB_MODES, WandbMirror
 
 __all__ = [
     "EVAL_FILE",
@@ -40,49 +49,13 @@ __all__ = [
     "PieceResult",
     "finish_experiment",
     "load_experiment",
+    "newest_experiment",
     "prepare_experiment",
     "run_experiment",
     "run_piece",
     "run_piece_safely",
     "summary_lines",
 ]
-
-EXPERIMENT_FILE = "experiment.toml"
-EVAL_FILE = "eval.json"
-
-
-@dataclass(frozen=True)
-class PieceResult:
-    """What happened to one piece.
-
-    Attributes
-    ----------
-    name : str
-        The piece's directory name.
-    agent : str
-        Its contrast-table label.
-    status : {"done", "skipped", "failed"}
-        ``skipped``: it was already finished.
-    seconds : float
-        Wall time spent on it now.
-    headline : dict
-        A few figures on its first test variant (return, success, reach rates) for the progress line.
-    error : str
-        ``"Type: message"`` when it failed.
-    details : str
-        The traceback when it failed.
-    warnings : list of str
-        Non-fatal problems (e.g. a run plot that could not be drawn).
-    """
-
-    name: str
-    agent: str
-    status: Literal["done", "skipped", "failed"]
-    seconds: float = 0.0
-    headline: dict[str, float] = field(default_factory=dict)
-    error: str = ""
-    details: str = ""
-    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -115,369 +88,6 @@ class ExperimentResult:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-# --------------------------------------------------------------------------------------------- one piece
-
-
-def piece_finished(piece: Piece) -> bool:
-    """Whether the piece's run directory has its ``eval.json`` (the last file a piece writes)."""
-    return (Path(piece.run_dir) / EVAL_FILE).is_file()
-
-
-def run_piece_safely(piece: Piece) -> PieceResult:
-    """:func:`run_piece`, with any exception turned into a failed :class:`PieceResult` (for backends)."""
-    t0 = time.perf_counter()
-    try:
-        return run_piece(piece)
-    except Exception as e:  # a backend reports every failure and carries on with the other pieces
-        msg = str(e).splitlines()[0] if str(e) else ""
-        return PieceResult(
-            piece.name,
-            piece.agent,
-            "failed",
-            time.perf_counter() - t0,
-            error=f"{type(e).__name__}: {msg}" if msg else type(e).__name__,
-            details=traceback.format_exc(),
-        )
-
-
-def run_piece(piece: Piece) -> PieceResult:
-    """Run one piece to the end in this process, continuing whatever its run directory already holds.
-
-    Trainers train (or resume), then their final policy is evaluated on every test variant; planners act for
-    ``piece.episodes`` episodes in the training env (their run directory), then are evaluated the same way.
-    ``eval.json`` is written last.
-    """
-    t0 = time.perf_counter()
-    if piece_finished(piece):
-        return PieceResult(piece.name, piece.agent, "skipped", headline=_headline(_read_eval(piece)))
-    Path(piece.run_dir).mkdir(parents=True, exist_ok=True)
-    if piece.kind == "train":
-        steps, wall = _train(piece)
-        figures = _evaluate_trained(piece)
-    else:
-        steps, wall = _plan(piece)
-        figures = _evaluate_planner(piece)
-    notes: list[str] = []
-    if piece.plots:
-        notes += _plot_run(piece)
-    record = {
-        "piece": piece.name,
-        "agent": piece.agent,
-        "kind": piece.kind,
-        "algo": piece.algo,
-        "seed": piece.seed,
-        "train_env": piece.env.label,
-        "swept": piece.swept,
-        "episodes": piece.eval.episodes,
-        "greedy": piece.eval.greedy,
-        "steps": steps,
-        "wall_time": wall,
-        "piece_time": time.perf_counter() - t0,
-        "envs": figures,
-    }
-    atomic_write_json(Path(piece.run_dir) / EVAL_FILE, record)
-    return PieceResult(
-        piece.name, piece.agent, "done", time.perf_counter() - t0, _headline(record), warnings=notes
-    )
-
-
-def _read_eval(piece: Piece) -> dict[str, Any]:
-    import json
-
-    return json.loads((Path(piece.run_dir) / EVAL_FILE).read_text(encoding="utf-8"))
-
-
-def _headline(record: dict[str, Any]) -> dict[str, float]:
-    envs = record.get("envs") or {}
-    if not envs:
-        return {}
-    first = next(iter(envs.values()))
-    keys = ["return", "success", *sorted(k for k in first if k.startswith(("reach_", "region_")))]
-    return {k: first[k] for k in keys if k in first}
-
-
-def _read_summary(run_dir: Path) -> dict[str, Any] | None:
-    import json
-
-    path = run_dir / "summary.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-
-
-def _train(piece: Piece) -> tuple[int, float]:
-    """Train (or resume, or nothing if training completed); returns (env steps, training wall time)."""
-    import rlcredit.train as training
-
-    run_dir = Path(piece.run_dir)
-    summary = _read_summary(run_dir)
-    if summary is None or summary.get("status", "completed") != "completed":
-        common = {
-            "wandb": piece.wandb,
-            "progress": False,
-            "group": piece.group,
-            "tags": (piece.experiment, piece.agent),
-        }
-        if (run_dir / "config.toml").is_file():
-            # Continue from the last checkpoint; the run's stored algo, env, steps, seed and config are used.
-            training.train(resume=run_dir, **common)
-        else:
-            training.train(
-                piece.algo,
-                env=piece.env.id,
-                steps=piece.steps,
-                seed=piece.seed,
-                out_dir=run_dir,
-                config=piece.config,
-                **common,
-            )
-        summary = _read_summary(run_dir) or {}
-    steps = summary.get("global_step", summary.get("steps", piece.steps))
-    wall = summary.get("wall_seconds", summary.get("wall_time", math.nan))
-    return int(steps), float(wall)
-
-
-def _evaluate_trained(piece: Piece) -> dict[str, dict[str, float]]:
-    import torch
-
-    from rlcredit.experiments.evaluate import eval_seed, evaluate_policy
-    from rlcredit.train import load_policy
-
-    policy = load_policy(piece.run_dir)
-    policy.eval()
-    out = {}
-    with torch.inference_mode():
-        for j, test in enumerate(piece.tests):
-            out[test.label] = {
-                "id": test.id,
-                **evaluate_policy(
-                    policy.action_probs, test, obs=piece.obs, spec=piece.eval, seed=eval_seed(piece.seed, j)
-                ),
-            }
-    return out
-
-
-def _planner(piece: Piece) -> Any:
-    from rlcredit.planning.planner import make_planner
-
-    config = dict(piece.config)
-    if piece.algo == "mcts":
-        config.setdefault("seed", piece.seed)
-    return make_planner(piece.algo, **config)
-
-
-def _plan(piece: Piece) -> tuple[int, float]:
-    """The planner's run directory: it acts for ``piece.episodes`` episodes in the training env."""
-    import numpy as np
-
-    from rlcredit.experiments.evaluate import run_planner
-    from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
-
-    run_dir = Path(piece.run_dir)
-    summary = _read_summary(run_dir)
-    if summary is not None and summary.get("status", "completed") == "completed":
-        return int(summary.get("steps", 0)), float(summary.get("wall_time", math.nan))
-    run = RunDir(run_dir) if (run_dir / "config.toml").is_file() else RunDir.create(run_dir)
-    run_table = {
-        "kind": "plan",
-        "algo": piece.algo,
-        "env": piece.env.id,
-        "seed": piece.seed,
-        "episodes": piece.episodes,
-        **piece.env.kwargs,
-    }
-    run.write_config({"run": run_table, "config": piece.config})
-    t0 = time.perf_counter()
-    planner = _planner(piece)
-    rows, figures, layout = run_planner(
-        planner, piece.env, episodes=piece.episodes, seed=piece.seed, regions=piece.eval.regions
-    )
-    wall = time.perf_counter() - t0
-    metrics = MetricsWriter(run.metrics_path)
-    metrics.truncate(0)
-    kinds = layout.kinds
-    with WandbMirror(
-        piece.wandb,
-        group=piece.group,
-        job_type="plan",
-        tags=(piece.experiment, piece.agent),
-        name=piece.name,
-        config=run.read_config(),
-        dir=run.path,
-    ) as wb:
-        for row in rows:
-            line = {
-                "episode": row["episode"],
-                "return": row["return"],
-                "length": row["length"],
-                "intended": int(row["intended"]),
-            }
-            line.update({f"reached_{k}": int(k in row["events"]) for k in kinds})
-            metrics.log(line)
-            wb.log(line, step=int(row["episode"]))
-        steps = int(np.sum([r["length"] for r in rows]))
-        summary = {
-            "status": "completed",
-            "kind": "plan",
-            "algo": piece.algo,
-            "env": piece.env.label,
-            "seed": piece.seed,
-            "episodes": len(rows),
-            "steps": steps,
-            "wall_time": wall,
-            "mean_return": figures["return"],
-            "optimal_value": figures["optimal"],
-            "intended_rate": figures["success"],
-            **{f"reach_rate/{k}": figures[f"reach_{k}"] for k in kinds},
-        }
-        run.write_summary(summary)
-        if wb.enabled:
-            wb.update_summary(summary)
-    return steps, wall
-
-
-def _evaluate_planner(piece: Piece) -> dict[str, dict[str, float]]:
-    from rlcredit.experiments.evaluate import eval_seed, evaluate_planner
-
-    out = {}
-    for j, test in enumerate(piece.tests):
-        out[test.label] = {
-            "id": test.id,
-            **evaluate_planner(lambda: _planner(piece), test, spec=piece.eval, seed=eval_seed(piece.seed, j)),
-        }
-    return out
-
-
-def _plot_run(piece: Piece) -> list[str]:
-    """Draw the run's own figures; a figure that fails is a warning, never a failed piece."""
-    from rlcredit.plots import plot_run
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            plot_run(piece.run_dir)
-    except Exception as e:  # plots are derived data: the piece's results stand without them
-        return [f"{piece.name}: plots: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"]
-    return []
-
-
-# ---------------------------------------------------------------------------------------- the experiment
-
-
-def new_run_id() -> str:
-    """``YYYYmmdd-HHMMSS``: the default name of an experiment directory under ``runs/NAME/``."""
-    return _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def _fresh_dir(parent: Path) -> Path:
-    """A new directory ``PARENT/YYYYmmdd-HHMMSS`` (``-2``, ``-3``, ... if taken), created here."""
-    parent.mkdir(parents=True, exist_ok=True)
-    stem, i = new_run_id(), 1
-    while True:
-        path = parent / (stem if i == 1 else f"{stem}-{i}")
-        try:
-            path.mkdir()  # the atomic claim on the name
-            return path
-        except FileExistsError:
-            i += 1
-
-
-def load_experiment(exp_dir: str | os.PathLike[str]) -> tuple[ExperimentSpec, dict[str, Any]]:
-    """The resolved spec and the ``[experiment]`` table of an experiment directory.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``"experiment directory not found: PATH"`` or ``"not an experiment directory (no experiment.toml): PATH"``.
-    rlcredit.config.ConfigError
-        If ``experiment.toml`` is malformed.
-    """
-    p = Path(exp_dir)
-    if not p.is_dir():
-        raise FileNotFoundError(f"experiment directory not found: {p}")
-    path = p / EXPERIMENT_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"not an experiment directory (no {EXPERIMENT_FILE}): {p}")
-    data = read_toml(path)
-    info = data.pop("experiment", {})
-    data.pop("_meta", None)
-    return spec_from_data(data, source=str(path)), info
-
-
-def _write_experiment(exp_dir: Path, spec: ExperimentSpec, info: dict[str, Any]) -> None:
-    import tomli_w
-
-    from rlcredit.tracking import environment_info
-
-    data = {"experiment": info, **_drop_none(spec.to_data()), "_meta": environment_info()}
-    atomic_write_text(exp_dir / EXPERIMENT_FILE, tomli_w.dumps(data))
-
-
-def _drop_none(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
-    if isinstance(obj, list):
-        return [_drop_none(v) for v in obj]
-    return obj
-
-
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            d = _first_difference(a.get(k), b.get(k), f"{prefix}{k}.")
-            if d is not None:
-                return d
-        return None
-    return None if a == b else prefix[:-1] or "(top level)"
-
-
-def prepare_experiment(
-    spec: ExperimentSpec, out: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] = "runs"
-) -> tuple[Path, ExperimentSpec, dict[str, Any]]:
-    """Create the experiment directory (or reopen it) and write ``experiment.toml``.
-
-    Reopening an existing directory needs the same spec, apart from seeds: new seeds are added to the
-    experiment (so ``--seeds 20`` after a 5-seed run adds seeds 5..19).
-
-    Returns
-    -------
-    (exp_dir, spec, info)
-        The directory, the spec to run (its seeds the union), and the ``[experiment]`` table.
-
-    Raises
-    ------
-    ConfigError
-        If ``out`` holds an experiment with a different spec.
-    """
-    exp_dir = Path(out) if out is not None else _fresh_dir(Path(root) / spec.name)
-    if exp_dir.exists() and not exp_dir.is_dir():
-        raise NotADirectoryError(f"--out {exp_dir} is a file, not a directory")
-    if (exp_dir / EXPERIMENT_FILE).is_file():
-        stored, info = load_experiment(exp_dir)
-        a = {k: v for k, v in stored.to_data().items() if k != "seeds"}
-        b = {k: v for k, v in spec.to_data().items() if k != "seeds"}
-        diff = _first_difference(a, b)
-        if diff is not None:
-            raise ConfigError(
-                f"{exp_dir} holds experiment {stored.name!r} with a different spec (first difference: '{diff}'); "
-                f"choose another --out, or continue it as it is with --resume {exp_dir}"
-            )
-        seeds = stored.seed_list + [s for s in spec.seed_list if s not in stored.seed_list]
-        spec = stored if seeds == stored.seed_list else stored.with_seeds(seeds)
-    else:
-        exp_dir.mkdir(parents=True, exist_ok=True)
-        info = {
-            "run_id": exp_dir.name,
-            "group": f"{spec.name}-{exp_dir.name}",
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        }
-    _write_experiment(exp_dir, spec, info)
-    return exp_dir, spec, info
 
 
 Log = Callable[[str], None]
@@ -519,9 +129,6 @@ def run_experiment(
     -------
     ExperimentResult
     """
-    from rlcredit.experiments.backends import make_backend
-    from rlcredit.tracking import WANDB_MODES
-
     if wandb not in WANDB_MODES:
         raise ValueError(f"--wandb must be one of {', '.join(WANDB_MODES)}; got {wandb!r}")
     say = log or (lambda _line: None)
@@ -596,10 +203,6 @@ def finish_experiment(
     Works on a partly finished experiment (agents without a finished piece are left out). Returns the
     report's path, or None if no piece has finished yet.
     """
-    from rlcredit.experiments.contrast import build_contrast, write_contrast
-    from rlcredit.experiments.figures import experiment_figures
-    from rlcredit.experiments.report import write_report
-
     say = log or (lambda _line: None)
     exp_dir = Path(exp_dir)
     if spec is None or info is None:
@@ -617,8 +220,6 @@ def finish_experiment(
 
 
 def _wandb_contrast(exp_dir: Path, spec: ExperimentSpec, info: dict[str, Any], table: Any, mode: str) -> None:
-    from rlcredit.tracking import WandbMirror
-
     group = info.get("group", spec.name)
     with WandbMirror(
         mode,
@@ -637,8 +238,6 @@ def _wandb_contrast(exp_dir: Path, spec: ExperimentSpec, info: dict[str, Any], t
 def summary_lines(result: ExperimentResult, *, metrics: Sequence[str] | None = None) -> list[str]:
     """The closing lines of ``rlcredit run``: one line per agent x env, failures, then where everything is
     (the report's path last)."""
-    from rlcredit.experiments.contrast import build_contrast, headline
-
     lines = []
     _, table = build_contrast(result.exp_dir, result.spec)
     if not table.empty:

@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from rlcredit.gridworld import core, observe
+from rlcredit.gridworld.describe import describe
 from rlcredit.gridworld.maps import MapSpec, load_map
 from rlcredit.mdp import TabularMDP
 
@@ -147,8 +148,6 @@ class GridWorldEnv(MapEnvMixin, gym.Env):
         self.action_space = spaces.Discrete(4)
         self.tile_size = tile_size
         self.layout_seed, self.layout = self.layouts.draw(np.random.default_rng(0))
-        from rlcredit.gridworld.registry import describe
-
         self.__doc__ = describe(self.map)  # this map's documentation in fixed sections
         self._state = int(np.argmax(self.layout.start))
         self._t = 0

@@ -13,7 +13,12 @@ from typing import Any
 
 import gymnasium as gym
 
+# re-exported: the documentation of every registered env
+from rlcredit.gridworld.describe import SECTIONS as SECTIONS
+from rlcredit.gridworld.describe import describe as describe
+from rlcredit.gridworld.env import GridWorldEnv
 from rlcredit.gridworld.maps import MapSpec, load_map
+from rlcredit.gridworld.vector import GridVectorEnv
 
 NAMESPACE = "rlcredit"
 
@@ -49,80 +54,6 @@ def builtin_envs() -> dict[str, EnvEntry]:
         for v in spec.variants:
             out[f"{NAMESPACE}/{spec.name}{v}-v0"] = EnvEntry(f"{NAMESPACE}/{spec.name}{v}-v0", path, v)
     return out
-
-
-SECTIONS = ("Description", "Actions", "Observations", "Rewards", "Termination", "Variants")
-
-
-def describe(spec: MapSpec) -> str:
-    """The docstring of a gridworld in fixed sections (Description, Actions, Observations, Rewards, Termination,
-    Variants), generated from its map file so the file stays the single source."""
-    H, W = spec.shape
-    objects = [ct for ct in spec.legend.values() if ct.kind != "start"]
-    rewards = [
-        f"- entering a {ct.kind} cell: {ct.reward:+g}"
-        + (" (terminal)" if ct.terminal else "")
-        + (", back to the start" if ct.respawn else "")
-        + (", the intended objective" if ct.intended else "")
-        + (f", placed at random ({ct.place})" if ct.place else "")
-        for ct in objects
-    ]
-    if spec.step_cost:
-        rewards.append(f"- every step: {spec.step_cost:+g}")
-    terminal = [ct.kind for ct in objects if ct.terminal]
-    layout = f"procedural {spec.maze[0]}x{spec.maze[1]}-cell mazes, " if spec.maze else ""
-    variants = [
-        f"- rlcredit/{spec.name}{v}-v0: "
-        + ", ".join(
-            f"{k} = {val!r}" if not isinstance(val, str) or "\n" not in val else f"{k} (another map)"
-            for k, val in d.items()
-        )
-        for v, d in spec.variants.items()
-    ] or ["- none"]
-    return "\n".join(
-        [
-            f"{spec.name} (rlcredit/{spec.name}-v0)",
-            "",
-            "Description",
-            "-----------",
-            spec.description or "(none)",
-            spec.purpose,
-            "",
-            "Actions",
-            "-------",
-            "Discrete(4): 0 up, 1 right, 2 down, 3 left"
-            + (
-                f"; with probability {spec.slip:g} a move goes in one of the other three directions."
-                if spec.slip
-                else "."
-            ),
-            "",
-            "Observations",
-            "------------",
-            f"{layout}a {H}x{W} grid ({H * W} states, walls included). obs='index': Discrete({H * W}) state index; "
-            f"obs='coords': (row, col) float32; obs='grid': uint8 planes (walls, agent, "
-            + ", ".join(spec.kinds)
-            + f") of shape ({2 + len(spec.kinds)}, {H}, {W}).",
-            "",
-            "Rewards",
-            "-------",
-            *(rewards or ["- none"]),
-            f"Discount (for planners): gamma = {spec.gamma:g}.",
-            "",
-            "Termination",
-            "-----------",
-            (
-                f"Entering a {', '.join(terminal)} cell ends the episode; "
-                if terminal
-                else "No terminal cells; "
-            )
-            + f"episodes are truncated after {spec.time_limit} steps.",
-            "",
-            "Variants",
-            "--------",
-            *variants,
-        ]
-    )
 
 
 def register_all() -> None:
@@ -164,8 +95,6 @@ def make(id_or_path: str | Path, **kwargs: Any) -> gym.Env:
         or str(id_or_path).startswith(f"{NAMESPACE}/")
         or str(id_or_path) in {e.split("/", 1)[1] for e in builtin_envs()}
     ):
-        from rlcredit.gridworld.env import GridWorldEnv
-
         path, variant = resolve(id_or_path)
         return GridWorldEnv(path, variant=variant, **kwargs)
     return gym.make(str(id_or_path), **kwargs)
@@ -175,7 +104,5 @@ def make_vec(
     id_or_path: str | Path, num_envs: int = 1, seed: int | None = None, obs: str = "index", **kwargs: Any
 ):
     """A batched :class:`~rlcredit.gridworld.vector.GridVectorEnv` for a built-in id or map file path."""
-    from rlcredit.gridworld.vector import GridVectorEnv
-
     path, variant = resolve(id_or_path)
     return GridVectorEnv(path, num_envs, obs, seed=seed, variant=variant, **kwargs)

@@ -20,12 +20,12 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import scipy.sparse as sp
 
+from rlcredit.gridworld.observe import observation_of
 from rlcredit.mdp import TabularMDP
 from rlcredit.planning.dp import backward_induction, value_iteration
 from rlcredit.planning.mcts import MCTSResult, SearchModel, _as_mdp, _prior_array, _values_array, mcts
@@ -33,9 +33,11 @@ from rlcredit.planning.mcts import MCTSResult, SearchModel, _as_mdp, _prior_arra
 __all__ = [
     "BackwardInductionPlanner",
     "MCTSPlanner",
+    "ObservedPolicy",
     "Planner",
     "ValueIterationPlanner",
     "make_planner",
+    "policy_prior",
     "run_planner_episodes",
 ]
 
@@ -285,20 +287,27 @@ _PLANNERS: dict[str, Callable[..., Planner]] = {
 }
 
 
-def policy_prior(
-    run_dir: str | Path, env: Any, *, update: int | None = None
-) -> Callable[[np.ndarray], np.ndarray]:
+class ObservedPolicy(Protocol):
+    """What :func:`policy_prior` needs of a trained policy (e.g. :class:`rlcredit.trainers.Policy`)."""
+
+    @property
+    def obs_spec(self) -> Any:
+        """``.kind`` ("discrete" for index observations) and ``.shape`` of the observations it reads."""
+        ...
+
+    def action_probs(self, obs: np.ndarray) -> np.ndarray:
+        """(B, A) action probabilities of a batch of observations."""
+        ...
+
+
+def policy_prior(policy: ObservedPolicy, env: Any) -> Callable[[np.ndarray], np.ndarray]:
     """A PUCT prior from a trained policy: planning on top of a learned policy.
 
-    Loads the policy of a training run directory (its safetensors checkpoint) and returns
-    ``prior(states) -> (len(states), A)`` action probabilities, evaluated on ``env``'s observations of those
-    states (the env must be a gridworld with the observation mode the policy was trained on). Pass it as
-    ``mcts(..., prior=policy_prior(run_dir, env))`` or ``MCTSPlanner(prior=...)``.
+    Returns ``prior(states) -> (len(states), A)``: ``policy``'s action probabilities on ``env``'s observations
+    of those states (the env must be a gridworld; the observation mode, index, coords or grid, is the one the
+    policy reads). Pass it as ``mcts(..., prior=policy_prior(policy, env))`` or ``MCTSPlanner(prior=...)``; a
+    training run's policy comes from ``rlcredit.trainers.load.load_policy(RUN_DIR)``.
     """
-    from rlcredit.gridworld.observe import observation_of
-    from rlcredit.train import load_policy
-
-    policy = load_policy(run_dir, update=update)
     base = env.unwrapped if hasattr(env, "unwrapped") else env
     if not hasattr(base, "layout"):
         raise ValueError(

@@ -256,8 +256,6 @@ def environment_info(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any
         (only when the commit is known: whether tracked files differ from it), ``hostname``, ``time``
         (ISO 8601, UTC) and ``argv``.
     """
-    from rlcredit import __version__
-
     where = Path(cwd) if cwd is not None else Path.cwd()
     info: dict[str, Any] = {
         "python": platform.python_version(),
@@ -265,7 +263,7 @@ def environment_info(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any
         "torch": _version("torch"),
         "gymnasium": _version("gymnasium"),
         "wandb": _version("wandb"),
-        "rlcredit": __version__,
+        "rlcredit": _version("rlcredit"),
     }
     commit = _git(["rev-parse", "--verify", "HEAD"], where)
     info["git_commit"] = commit or "unknown"

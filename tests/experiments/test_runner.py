@@ -15,7 +15,7 @@ import pytest
 
 from rlcredit.cli import main
 from rlcredit.config import read_toml
-from rlcredit.experiments import runner
+from rlcredit.experiments import pieces
 from rlcredit.experiments.runner import run_experiment
 from rlcredit.experiments.spec import load_spec
 
@@ -110,14 +110,14 @@ def test_local_process_pool_end_to_end_then_resume_skips(tmp_path, capsys):
 @pytest.mark.slow
 def test_failed_piece_is_finished_by_resume(tmp_path, monkeypatch, capsys):
     exp = tmp_path / "exp"
-    original = runner._evaluate_trained
+    original = pieces._evaluate_trained
 
     def flaky(piece):
         if piece.seed == 1:
             raise RuntimeError("disk full")
         return original(piece)
 
-    monkeypatch.setattr(runner, "_evaluate_trained", flaky)
+    monkeypatch.setattr(pieces, "_evaluate_trained", flaky)
     assert (
         main(
             [
@@ -140,7 +140,7 @@ def test_failed_piece_is_finished_by_resume(tmp_path, monkeypatch, capsys):
     assert "ppo-s1" in (exp / "report.html").read_text()  # the report lists it as unfinished
     trained = (exp / "ppo-s1" / "summary.json").stat().st_mtime_ns
 
-    monkeypatch.setattr(runner, "_evaluate_trained", original)
+    monkeypatch.setattr(pieces, "_evaluate_trained", original)
     assert main(["run", "--resume", str(exp), "--workers", "1", "--wandb", "disabled"]) == 0
     out = capsys.readouterr().out
     assert "3 already finished, 1 to run" in out and "ppo-s1" in out
@@ -293,12 +293,12 @@ def test_same_out_needs_the_same_spec_and_more_seeds_extend_it(tmp_path, capsys)
 
 
 def test_demo_command_prints_the_report_path_last(tmp_path, monkeypatch, capsys):
-    from rlcredit.experiments import spec as spec_module
+    import rlcredit.cli.experiments
 
     shipped = tmp_path / "shipped"
     shipped.mkdir()
     (shipped / "demo.toml").write_text(textwrap.dedent(PLANNERS_ONLY))
-    monkeypatch.setattr(spec_module, "specs_dir", lambda: shipped)
+    monkeypatch.setattr(rlcredit.cli.experiments, "specs_dir", lambda: shipped)
     exp = tmp_path / "demo"
     assert main(["demo", "--out", str(exp), "--wandb", "disabled", "--workers", "1"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

@@ -11,7 +11,7 @@ import pytest
 
 from rlcredit.cli import main
 from rlcredit.config import ConfigError
-from rlcredit.steering.cli import parse_alphas
+from rlcredit.cli.parser import parse_alphas
 from rlcredit.steering.experiment import EnvFactory, load_steering_spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from rlcredit.train import train
+    from rlcredit.trainers.loop import train
 
     out = tmp_path_factory.mktemp("steer") / "run"
     train(

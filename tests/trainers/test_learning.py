@@ -10,7 +10,7 @@ import pytest
 import rlcredit
 from rlcredit.credit import ExactCredit, read_credit
 from rlcredit.planning import backward_induction, policy_q
-from rlcredit.train import train
+from rlcredit.trainers.loop import train
 
 # A small slippery room: a goal (+1) and a lava cell (-1) ahead, a step cost, a short time limit. Episodes end
 # at the goal, in the lava or at the time limit, so returns vary a lot from step to step.

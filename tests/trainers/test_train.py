@@ -11,7 +11,8 @@ import pytest
 
 from rlcredit.config import ConfigError
 from rlcredit.credit.records import CREDIT_SCHEMA, read_credit
-from rlcredit.train import load_policy, train
+from rlcredit.trainers.load import load_policy
+from rlcredit.trainers.loop import train
 
 # gamma 0.9: a wasted step costs 10% of the return, a clear signal for a short run.
 FAST_PPO = {
@@ -117,7 +118,7 @@ class _Kill(Exception):
 
 def _kill_during(monkeypatch, algo, update):
     """Make the trainer die in the middle of update ``update`` (after collecting, before learning)."""
-    from rlcredit.train import TRAINERS
+    from rlcredit.trainers.loop import TRAINERS
 
     cls = TRAINERS[algo]
     learn = cls.learn
@@ -219,7 +220,7 @@ def test_gridworld_run_records_exact_credit_and_shaping(tmp_path):
 def test_actor_copies_are_reused_only_two_updates_later():
     import torch
 
-    from rlcredit.train import _ActorCopies
+    from rlcredit.credit.measure import ActorCopies as _ActorCopies
     from rlcredit.trainers.networks import ObsSpec, Policy
 
     actor = Policy(ObsSpec("discrete", (), 3), 2, hidden=(4,)).actor

@@ -3,11 +3,65 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+import rlcredit
+from rlcredit.cli.common import UserError
+from rlcredit.gridworld.core import Layout
+from rlcredit.gridworld.observe import render_ansi
+from rlcredit.planning import (
+    backward_induction,
+    make_planner,
+    mcts,
+    policy_prior,
+    power,
+    reach_probability,
+    run_planner_episodes,
+    value_iteration,
+)
+from rlcredit.plots import power_heatmap
+from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
+from rlcredit.trainers.load import load_policy
+
+__all__ = ["draw_path", "greedy_path", "run_plan"]
+
+
+def draw_path(layout: Layout, states: Sequence[int], chars: dict[str, str] | None = None) -> str:
+    """The map with a path drawn on it: arrows for the moves, ``@`` for the start; ``chars`` maps kinds to letters."""
+    W = layout.shape[1]
+    chars = chars or {k: k[0].upper() for k in layout.kinds}
+    grid = [list(row) for row in render_ansi(layout, None, chars).splitlines()]
+    arrows = {"-1,0": "^", "0,1": ">", "1,0": "v", "0,-1": "<"}
+    for a, b in itertools.pairwise(states):
+        (r0, c0), (r1, c1) = divmod(int(a), W), divmod(int(b), W)
+        if (r0, c0) != (r1, c1) and grid[r0][c0] in ".S":
+            grid[r0][c0] = arrows.get(f"{r1 - r0},{c1 - c0}", "*")
+    r, c = divmod(int(states[0]), W)
+    grid[r][c] = "@"
+    return "\n".join("".join(row) for row in grid)
+
+
+def greedy_path(
+    layout: Layout, actions_at: Callable[[int, int], int], start: int, horizon: int
+) -> tuple[list[int], float, list[str]]:
+    """Follow a policy's intended moves (no slips) from ``start``: states, undiscounted return, events."""
+    states, ret, events, s = [start], 0.0, [], start
+    for t in range(horizon):
+        a = actions_at(s, t)
+        ret += float(layout.step_reward[s, a])
+        if layout.event[s, a] >= 0:
+            events.append(layout.kinds[layout.event[s, a]])
+        s = int(layout.move[s, a])
+        states.append(s)
+        if layout.terminal[s]:
+            break
+    return states, ret, events
 
 
 def _env_name(env: str) -> str:
@@ -15,10 +69,6 @@ def _env_name(env: str) -> str:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    import rlcredit
-    from rlcredit.cli import UserError, draw_path, greedy_path
-    from rlcredit.planning import backward_induction, value_iteration
-
     if args.episodes < 0:
         raise UserError(f"--episodes must be >= 0, got {args.episodes}")
     kwargs = {} if args.layout_seed is None else {"layout_seed": args.layout_seed}
@@ -42,8 +92,6 @@ def run_plan(args: argparse.Namespace) -> int:
         if args.planner == "bi":
             states, ret, events = greedy_path(lay, lambda s, t: int(res.actions[t, s]), start, m.horizon)
         else:
-            from rlcredit.planning import mcts
-
             prior = _prior(args, env)
 
             def act(s: int, t: int) -> int:
@@ -80,8 +128,6 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def _power(args, env, m) -> None:
-    from rlcredit.planning import power
-
     if m.gamma >= 1.0:
         m = m.replace(gamma=0.99)
     res = power(m.replace(horizon=None), num_samples=args.samples, seed=args.seed)
@@ -95,8 +141,6 @@ def _power(args, env, m) -> None:
         print(" ".join("  ## " if np.isnan(v) else f"{v:4.2f}" for v in pw[r]))
     out = Path(args.out or f"runs/power-{_env_name(args.env)}")
     out.mkdir(parents=True, exist_ok=True)
-    from rlcredit.plots import power_heatmap
-
     paths = power_heatmap(
         lay, res.power, res.stderr, out / "power", title=f"POWER on {env.unwrapped.map.name}"
     )
@@ -104,9 +148,6 @@ def _power(args, env, m) -> None:
 
 
 def _episodes(args, env, m, value: float, res) -> None:
-    from rlcredit.planning.planner import make_planner, run_planner_episodes
-    from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
-
     name = f"plan-{args.planner}-{_env_name(args.env)}"
     run = (
         RunDir.create(args.out, root="runs", name=name) if args.out else RunDir.create(root="runs", name=name)
@@ -177,9 +218,7 @@ def _prior(args, env):
     """PUCT prior from a trained policy's run directory (``--prior RUN_DIR``), or None."""
     if not args.prior:
         return None
-    from rlcredit.planning import policy_prior
-
-    return policy_prior(args.prior, env)
+    return policy_prior(load_policy(args.prior), env)
 
 
 def _exact_reach(planner: str, env, m, res) -> dict[str, float]:
@@ -187,8 +226,6 @@ def _exact_reach(planner: str, env, m, res) -> dict[str, float]:
     object kind within the time limit."""
     if planner == "mcts":
         return {}
-    from rlcredit.planning import reach_probability
-
     lay = env.unwrapped.layout
     if planner == "vi":
         pi_t = np.broadcast_to(res.policy, (m.horizon, *res.policy.shape)) if m.horizon else res.policy

@@ -1,141 +1,46 @@
-"""``rlcredit steer``: the cheese vector of a trained policy, and what adding it does to where the policy goes.
+"""Running a steering experiment: train (or reuse) the policy of a spec, sweep the cheese vector over test mazes,
+write the outputs and print the summary.
 
-Registered by :func:`add_cli` (``rlcredit.cli`` imports this module). Two ways in::
-
-    rlcredit steer RUN_DIR --layer actor.0.4 --alpha -1 --mazes 100      # a trained run directory
-    rlcredit steer --spec runs/steering.toml                               # train as the spec says, then steer
-
-Outputs (``--out``, default ``RUN_DIR/steering-LAYER``, or ``runs/NAME`` for a spec): ``steering.csv`` (one row
-per maze and intervention, see :class:`~rlcredit.steering.experiment.SteeringResult`), ``summary.json`` (means and
-bootstrap CIs per alpha), ``vectors.safetensors`` (every maze's cheese vector), and ``plots/`` (PNG + SVG).
+Outputs (in ``out``): ``steering.csv`` (one row per maze and intervention, see
+:class:`~rlcredit.steering.experiment.SteeringResult`), ``summary.json`` (means and bootstrap CIs per alpha),
+``vectors.safetensors`` (every maze's cheese vector), and ``plots/`` (PNG + SVG).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.torch
+import torch
 
-from rlcredit.steering.experiment import SteerConfig, SteeringSpec, TrainSpec
-
-EXAMPLES = (
-    "examples:\n"
-    "  rlcredit steer --spec runs/steering.toml\n"
-    "  rlcredit steer RUN_DIR --list-layers\n"
-    "  rlcredit steer RUN_DIR --layer actor.0.4 --alpha -1 --mazes 100\n"
-    "  rlcredit steer RUN_DIR --layer actor.2 --alphas=-3:1:9 --out steer-actor2"
+from rlcredit.config import to_dict
+from rlcredit.steering.behaviour import layouts_of, maze_behaviour, policy_table
+from rlcredit.steering.experiment import (
+    EnvFactory,
+    SteerConfig,
+    SteeringSpec,
+    TrainSpec,
+    maze_spec,
+    select_mazes,
+    steering_sweep,
+    summarize,
 )
+from rlcredit.steering.figures import alpha_effect, steering_field
+from rlcredit.steering.hooks import activations, get_module, layer_names, steer
+from rlcredit.steering.vectors import without_kind
+from rlcredit.tracking import atomic_write_bytes, atomic_write_json, atomic_write_text
+from rlcredit.trainers.loop import train
+from rlcredit.trainers.networks import Policy
 
-
-def parse_alphas(text: str) -> tuple[float, ...]:
-    """``"-3:1:9"`` (start:stop:count, inclusive) or ``"-1,0,1"`` -> a tuple of floats."""
-    try:
-        if ":" in text:
-            lo, hi, n = text.split(":")
-            return tuple(float(a) for a in np.round(np.linspace(float(lo), float(hi), int(n)), 10))
-        return tuple(float(a) for a in text.split(",") if a.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected START:STOP:COUNT or a comma list of numbers, got {text!r}"
-        ) from None
-
-
-def add_cli(add: Callable[..., argparse.ArgumentParser]) -> None:
-    """Register ``rlcredit steer``."""
-    p = add(
-        "steer",
-        "steer a trained policy with its cheese vector and measure P(cheese) vs alpha exactly",
-        cmd_steer,
-        EXAMPLES,
-    )
-    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a training run directory with a checkpoint")
-    p.add_argument(
-        "--spec",
-        default=None,
-        help="a steering spec (runs/steering.toml): trains its [train] policy unless RUN_DIR is given",
-    )
-    p.add_argument(
-        "--layer", default=None, help=f"layer name (default {SteerConfig.layer}; see --list-layers)"
-    )
-    p.add_argument("--alpha", type=float, default=None, help="alpha of the vector-field figure (default -1)")
-    p.add_argument(
-        "--alphas",
-        type=parse_alphas,
-        default=None,
-        help="alphas of the sweep: --alphas=START:STOP:COUNT or a comma list (default -3:1:9)",
-    )
-    p.add_argument("--mazes", type=int, default=None, help="number of test mazes (default 100)")
-    p.add_argument("--env", default=None, help="test env (default rlcredit/CheeseMazeAnywhere-v0)")
-    p.add_argument("--first-seed", type=int, default=None, help="first layout seed of the test mazes")
-    p.add_argument(
-        "--example", type=int, default=None, help="index of the test maze in the vector-field figure"
-    )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a spec value, e.g. --set train.steps=100000 (repeatable)",
-    )
-    p.add_argument("--out", default=None, help="output directory")
-    p.add_argument(
-        "--list-layers", action="store_true", help="print the policy's layers and activation shapes"
-    )
-    p.add_argument(
-        "--wandb",
-        choices=["offline", "online", "disabled"],
-        default="offline",
-        help="wandb mirror of the training run (spec mode)",
-    )
-
-
-def cmd_steer(args: argparse.Namespace) -> int:
-    from rlcredit.cli import UserError
-    from rlcredit.steering.experiment import load_steering_spec, with_overrides
-
-    if args.spec is None and args.run_dir is None:
-        raise UserError("give RUN_DIR or --spec FILE")
-    if args.set and args.spec is None:
-        raise UserError("--set overrides values of a --spec file")
-    spec = load_steering_spec(args.spec, overrides=args.set) if args.spec else SteeringSpec()
-    cfg = with_overrides(
-        spec.steer,
-        layer=args.layer,
-        alpha=args.alpha,
-        alphas=args.alphas,
-        mazes=args.mazes,
-        env=args.env,
-        first_seed=args.first_seed,
-        example=args.example,
-    )
-    if args.run_dir is not None:
-        run_dir = Path(args.run_dir)
-        out = Path(args.out) if args.out else run_dir / f"steering-{cfg.layer}"
-    else:
-        if spec.train is None:
-            raise UserError(f"{args.spec} has no [train] table; give the RUN_DIR of a trained policy")
-        out = Path(args.out) if args.out else Path("runs") / spec.name
-        run_dir = train_for_spec(spec.train, out / "train", wandb=args.wandb)
-    from rlcredit.train import load_policy
-
-    policy = load_policy(run_dir)
-    policy.eval()
-    if args.list_layers:
-        print_layers(policy)
-        return 0
-    run_steering(policy, cfg, out, run_dir=run_dir, spec=spec)
-    return 0
+__all__ = ["format_summary", "print_layers", "run_steering", "train_for_spec"]
 
 
 def train_for_spec(t: TrainSpec, run_dir: Path, *, wandb: str = "offline") -> Path:
     """Train the spec's policy into ``run_dir``, or reuse it if a completed run is already there."""
-    from rlcredit.train import train
-
     summary = run_dir / "summary.json"
     if summary.is_file() and json.loads(summary.read_text()).get("status") == "completed":
         print(f"using the trained policy in {run_dir}", file=sys.stderr)
@@ -143,8 +48,6 @@ def train_for_spec(t: TrainSpec, run_dir: Path, *, wandb: str = "offline") -> Pa
     config = dict(t.config)
     env: Any = t.env
     if t.env_kwargs:
-        from rlcredit.steering.experiment import EnvFactory
-
         # rlcredit.train takes env keyword arguments only through a factory; obs then goes to rlcredit.make
         env = EnvFactory(t.env, obs=config.pop("obs", "grid"), **t.env_kwargs)
     if run_dir.exists():
@@ -155,12 +58,8 @@ def train_for_spec(t: TrainSpec, run_dir: Path, *, wandb: str = "offline") -> Pa
     )
 
 
-def print_layers(policy) -> None:
+def print_layers(policy: Policy) -> None:
     """Every layer of ``policy.actor`` with its activation shape on one grid observation."""
-    import torch
-
-    from rlcredit.steering.hooks import activations, layer_names
-
     names = [n for n in layer_names(policy) if n.startswith("actor")]
     x = torch.zeros((1, *policy.obs_spec.shape))
     acts = activations(policy, x, names)
@@ -170,11 +69,14 @@ def print_layers(policy) -> None:
 
 
 def run_steering(
-    policy, cfg: SteerConfig, out: Path, *, run_dir: Path | None = None, spec: SteeringSpec | None = None
+    policy: Policy,
+    cfg: SteerConfig,
+    out: Path,
+    *,
+    run_dir: Path | None = None,
+    spec: SteeringSpec | None = None,
 ) -> dict[str, Any]:
     """Run the sweep, write ``out`` (tables, vectors, plots), print a summary table; returns the summary."""
-    import torch
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # batches of one maze's states: more threads only add synchronisation
     try:
@@ -184,18 +86,8 @@ def run_steering(
 
 
 def _run_steering(
-    policy, cfg: SteerConfig, out: Path, *, run_dir: Path | None, spec: SteeringSpec | None
+    policy: Policy, cfg: SteerConfig, out: Path, *, run_dir: Path | None, spec: SteeringSpec | None
 ) -> dict[str, Any]:
-    import safetensors.torch
-
-    from rlcredit.config import to_dict
-    from rlcredit.steering.behaviour import layouts_of, maze_behaviour, policy_table
-    from rlcredit.steering.experiment import maze_spec, select_mazes, steering_sweep, summarize
-    from rlcredit.steering.figures import alpha_effect, steering_field
-    from rlcredit.steering.hooks import get_module, steer
-    from rlcredit.steering.vectors import without_kind
-    from rlcredit.tracking import atomic_write_bytes, atomic_write_json, atomic_write_text
-
     get_module(policy, cfg.layer)
     if len(policy.obs_spec.shape) != 3:
         raise ValueError(

@@ -1,0 +1,7 @@
+"""``python -m rlcredit.cli``: the ``rlcredit`` command."""
+
+import sys
+
+from rlcredit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,30 @@
+"""``rlcredit plot PATH``: every figure of a run directory or an experiment directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rlcredit.plots.make import plot_path
+
+__all__ = ["run_plot"]
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    """Make the figures and print where they went."""
+    paths = plot_path(
+        args.path,
+        update=args.update,
+        per_run=not args.no_runs,
+        contrast=args.contrast,
+        seed=args.seed,
+        greedy=args.greedy,
+    )
+    by_dir: dict[Path, int] = {}
+    for p in paths:
+        by_dir[p.parent] = by_dir.get(p.parent, 0) + 1
+    if not paths:
+        print(f"no figures apply to {args.path} (no metrics, shaping or credit files yet)")
+    for d, n in by_dir.items():
+        print(f"wrote {n} files to {d}")
+    return 0

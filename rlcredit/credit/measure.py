@@ -1,0 +1,271 @@
+"""The measurement pipeline of a training run: each update's credit records, exact credit, shaping and metrics row.
+
+The training loop (:mod:`rlcredit.trainers.loop`) fills a :class:`Job` per update and hands it to a
+:class:`Measurer`, which finishes it on one background thread while the next rollout is collected. Two hooks
+plug measurements in:
+
+``exact_fn(update, states, t, actions, pi_all) -> (q, adv)``
+    ``states, t, actions`` are (B,) arrays of the steps learned from and ``pi_all`` the policy that
+    collected them on every exact-model state: an (S, A) table (a function of observations for
+    procedural gridworlds, which also get ``layout_seeds=`` (B,)). Returns (B,) Q^pi and A^pi, written as
+    ``exact_q`` and ``exact_advantage``. Called on updates that write credit records.
+``on_update(update, pi_before, pi_after, batch) -> dict | None``
+    After every update: the policy on every state before and after it (as above; None when the env
+    cannot enumerate its states) and ``batch``, the update's credit columns as (B,) arrays (all but
+    ``grad_norm`` and ``grad_cos``; plus ``layout_seed`` on procedural gridworlds). A returned dict of
+    scalars joins the update's metrics row.
+
+:func:`default_hooks` supplies :class:`~rlcredit.credit.ExactCredit` and
+:class:`~rlcredit.credit.ShapingRecorder` where the env has an exact model.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlcredit.credit.exact import ExactCredit
+from rlcredit.credit.records import CreditRecorder
+from rlcredit.credit.shaping import ShapingRecorder
+from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
+from rlcredit.trainers.base import Trainer
+from rlcredit.trainers.config import CommonConfig
+from rlcredit.trainers.grads import flat_params, grad_stats, sampled_policy_gradient
+from rlcredit.trainers.networks import Policy
+
+__all__ = [
+    "ActorCopies",
+    "ExactFn",
+    "Job",
+    "Measurer",
+    "OnUpdate",
+    "default_hooks",
+    "gradient_hook",
+    "policy_snapshot",
+]
+
+ExactFn = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+OnUpdate = Callable[
+    [int, "np.ndarray | None", "np.ndarray | None", dict[str, np.ndarray]], "Mapping[str, float] | None"
+]
+
+
+def logp(actor: torch.nn.Module, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """``log pi(a_i|s_i)`` under ``actor`` for (B,) steps; Discrete observations are evaluated once each."""
+    inverse = None
+    if obs.ndim == 1:
+        obs, inverse = np.unique(obs, return_inverse=True)
+    with torch.no_grad():
+        logp_all = torch.log_softmax(actor(torch.as_tensor(obs)), dim=-1).numpy()
+    if inverse is not None:
+        logp_all = logp_all[inverse]
+    return logp_all[np.arange(len(actions)), actions]
+
+
+def default_hooks(
+    cfg: CommonConfig, trainer: Trainer, run: RunDir, exact_fn: ExactFn | None, on_update: OnUpdate | None
+) -> tuple[ExactFn | None, OnUpdate | None, Any]:
+    """With ``cfg.exact`` on a gridworld: exact credit (:class:`~rlcredit.credit.ExactCredit`) as the missing
+    ``exact_fn`` and shaping (:class:`~rlcredit.credit.ShapingRecorder`) as the missing ``on_update``."""
+    if not cfg.exact or trainer.env.num_states is None or (exact_fn is not None and on_update is not None):
+        return exact_fn, on_update, None
+    horizon = getattr(trainer, "max_steps", None)
+    if horizon is not None and trainer.env.time_limit is not None and horizon >= trainer.env.time_limit:
+        horizon = None
+    exact = ExactCredit(trainer.env.venv, gamma=cfg.gamma, horizon=horizon)
+    if not exact.has_model:
+        return exact_fn, on_update, None
+    shaping = ShapingRecorder(exact, run.shaping_dir, fsync=False) if on_update is None else None
+    return exact_fn or exact, on_update or shaping, shaping
+
+
+def policy_snapshot(
+    policy: Policy, env: Any, all_obs: np.ndarray | None
+) -> np.ndarray | Callable[[np.ndarray], np.ndarray] | None:
+    """The policy on every state, frozen now: an (S, A) table (``all_obs``: every state's observation),
+    or for procedural gridworlds (whose states depend on the layout) a function of observations backed by
+    a copy of the actor; None without states."""
+    if env.procedural:
+        actor = copy.deepcopy(policy.actor)
+
+        def probs(obs: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return torch.softmax(actor(torch.as_tensor(obs)).double(), dim=-1).numpy()
+
+        return probs
+    return None if all_obs is None else policy.action_probs(all_obs)
+
+
+def gradient_hook(on_update: OnUpdate | None) -> Any:
+    """The ``on_update`` hook if it takes the update's sampled policy gradient (a ShapingRecorder with an
+    exact model: ``exact/grad_cos``), else None."""
+    if isinstance(on_update, ShapingRecorder) and on_update.exact.has_model:
+        return on_update
+    return None
+
+
+class ActorCopies:
+    """Frozen copies of the actor for the measurement jobs, reused instead of deep-copied every update.
+
+    At most two jobs are alive at a time (the one the training thread is filling and the one being
+    measured: :meth:`Measurer.submit` finishes the previous job first), and consecutive updates have
+    different parities, so a copy per (update parity, role) is never overwritten while a job uses it.
+    """
+
+    def __init__(self, actor: torch.nn.Module) -> None:
+        self.actor = actor
+        self._copies: dict[tuple[int, str], torch.nn.Module] = {}
+
+    def take(self, update: int, role: str) -> torch.nn.Module:
+        """A copy of the actor as it is now, for update ``update``'s job (``role``: "before" / "after")."""
+        key = (update % 2, role)
+        held = self._copies.get(key)
+        if held is None:
+            held = self._copies[key] = copy.deepcopy(self.actor)
+            return held
+        with torch.no_grad():
+            for src, dst in zip(self.actor.parameters(), held.parameters()):
+                dst.copy_(src)
+            for src, dst in zip(self.actor.buffers(), held.buffers()):
+                dst.copy_(src)
+        return held
+
+
+@dataclass
+class Job:
+    """One update's measurements, handed to the background thread (:class:`Measurer`)."""
+
+    update: int
+    records: bool
+    grad_cos: bool = False
+    row: dict[str, Any] = field(default_factory=dict)
+    batch: dict[str, np.ndarray] | None = None
+    obs: np.ndarray | None = None
+    grad_obs: np.ndarray | None = None
+    actor: torch.nn.Module | None = None
+    actor_before: torch.nn.Module | None = None
+    first_credit: np.ndarray | None = None
+    policy_before: Any = None
+    policy_after: Any = None
+    grad_idx: np.ndarray | None = None
+
+
+class Measurer:
+    """Finishes each update's measurements on one background thread, then logs its metrics row.
+
+    For update U it adds ``logp_new``, exact credit (``exact_fn``), gives the sampled policy gradient to
+    ``gradient_hook`` (``exact/grad_cos``), runs ``on_update`` (whose scalars join the row), computes the
+    per-sample gradient statistics, writes the credit file and the row to metrics.csv; the training
+    thread then mirrors the row to wandb when it collects the result. This overlaps update U+1 (torch,
+    numpy, the compiled exact solvers and parquet release the GIL). :meth:`submit` first finishes the
+    previous job, so jobs run one at a time, in order, and an exception in one surfaces at the next
+    :meth:`submit` or :meth:`wait`.
+    """
+
+    def __init__(
+        self,
+        metrics: MetricsWriter,
+        wb: WandbMirror,
+        recorder: CreditRecorder | None,
+        exact_fn: ExactFn | None,
+        on_update: OnUpdate | None,
+        *,
+        logged_update: int,
+        gradient_hook: Any = None,
+        all_obs: np.ndarray | None = None,
+    ) -> None:
+        self.metrics, self.wb, self.recorder = metrics, wb, recorder
+        self.exact_fn, self.on_update = exact_fn, on_update
+        self.gradient_hook, self.all_obs = gradient_hook, all_obs
+        self.logged_update = logged_update
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlcredit-measure")
+        self._pending: Future | None = None
+
+    def submit(self, job: Job) -> None:
+        self.wait()
+        self._pending = self._pool.submit(self._finish, job)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            row = pending.result()  # already in metrics.csv
+            self.wb.log(row, step=row["global_step"])
+            self.logged_update = row["update"]
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
+
+    def _finish(self, job: Job) -> dict[str, Any]:
+        row = self._measure(job)
+        # Written here, off the training thread (the file is rewritten and fsynced on every row).
+        self.metrics.log(row)
+        return row
+
+    def _measure(self, job: Job) -> dict[str, Any]:
+        batch = job.batch
+        if batch is None:
+            return job.row
+        if "logp_new" not in batch:
+            if isinstance(job.policy_after, np.ndarray) and (batch["state"] >= 0).all():
+                # A fixed map: the policy after the update on every state is already a table.
+                batch["logp_new"] = np.log(job.policy_after[batch["state"], batch["action"]])
+            else:
+                batch["logp_new"] = logp(job.actor, job.obs, batch["action"])
+        seeds = batch.pop("layout_seed")
+        procedural = bool((seeds >= 0).any())
+        if job.records and self.exact_fn is not None and job.policy_before is not None:
+            kw = {"layout_seeds": seeds} if procedural else {}
+            batch["exact_q"], batch["exact_advantage"] = self.exact_fn(
+                job.update, batch["state"], batch["t"], batch["action"], job.policy_before, **kw
+            )
+        if job.grad_cos and job.actor_before is not None and job.first_credit is not None:
+            grad = sampled_policy_gradient(
+                job.actor_before,
+                batch["action"],
+                job.first_credit,
+                obs=job.obs,
+                states=None if procedural else batch["state"],
+                all_obs=None if procedural else self.all_obs,
+            )
+            self.gradient_hook.record_gradient(
+                job.update,
+                job.actor_before,
+                grad,
+                job.actor_before.parameters(),
+                layout_seeds=seeds if procedural else None,
+            )
+        row = dict(job.row)
+        if self.on_update is not None:
+            view = {**batch, "layout_seed": seeds} if procedural else batch
+            extra = self.on_update(job.update, job.policy_before, job.policy_after, view)
+            if extra:
+                # Measurements go before the timing column.
+                sps = row.pop("charts/SPS")
+                row.update(extra)
+                row["charts/SPS"] = sps
+        if job.records and self.recorder is not None:
+            if job.grad_idx is not None and len(job.grad_idx):
+                idx = job.grad_idx
+                norm, cos = grad_stats(
+                    job.actor,
+                    flat_params(job.actor_before),
+                    job.grad_obs,
+                    batch["action"][idx],
+                    batch["credit"][idx],
+                )
+                n = len(batch["action"])
+                batch["grad_norm"] = np.full(n, np.nan, np.float32)
+                batch["grad_cos"] = np.full(n, np.nan, np.float32)
+                batch["grad_norm"][idx], batch["grad_cos"][idx] = norm, cos
+            self.recorder.add(batch)
+            self.recorder.flush(job.update)
+        return row

@@ -1,0 +1,442 @@
+"""``rlcredit.train``: run a trainer on an env and write its run directory.
+
+Each update: collect a rollout -> learn from it -> measure it (credit records, exact credit, shaping) ->
+log one metrics row -> checkpoint every ``checkpoint_every`` updates and at the end. The run directory
+(config.toml, metrics.csv, credit/, shaping/, checkpoints/, summary.json) is complete up to the last
+checkpoint at any time, so a killed run continues with ``train(resume=RUN_DIR)`` with no step lost or
+counted twice and the same metrics (timing aside) as an uninterrupted run.
+
+Measurements (:mod:`rlcredit.credit.measure`) run on one background thread, update by update, while the next
+rollout is collected; an update's metrics row is written once its measurements are done. The hooks
+``exact_fn`` and ``on_update`` are described there.
+
+On rlcredit gridworlds with ``exact = true`` (the default) a missing ``exact_fn`` is
+:class:`~rlcredit.credit.ExactCredit` and a missing ``on_update`` is
+:class:`~rlcredit.credit.ShapingRecorder` (``shaping/`` files, ``exact/*`` and ``shaping/*`` metrics).
+When ``on_update`` is a ShapingRecorder (given or default) with an exact model, every update also
+reports ``exact/grad_cos``: the cosine between the trainer's sampled policy-gradient estimate at the
+parameters that collected the rollout, ``grad_theta mean_t c_t log pi(a_t|s_t)`` over the actor with the
+credit ``c_t`` of the update's first epoch (:attr:`~rlcredit.trainers.base.UpdateResult.first_credit`), and
+the exact policy gradient there (:meth:`~rlcredit.credit.ShapingRecorder.record_gradient`). Both are
+taken on the measurement thread from a copy of the actor made before the update.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from rlcredit.config import to_dict
+from rlcredit.credit.measure import (
+    ActorCopies,
+    ExactFn,
+    Job,
+    Measurer,
+    OnUpdate,
+    default_hooks,
+    gradient_hook,
+    policy_snapshot,
+)
+from rlcredit.credit.records import CreditRecorder
+from rlcredit.tracking import Checkpointer, MetricsWriter, RunDir, WandbMirror
+from rlcredit.trainers.base import Trainer
+from rlcredit.trainers.config import CommonConfig, trainer_config
+from rlcredit.trainers.networks import Policy
+from rlcredit.trainers.ppo import PPO
+from rlcredit.trainers.reinforce import Reinforce
+from rlcredit.trainers.rollout import EnvSource, VecEnv, make_env
+
+__all__ = ["TRAINERS", "ExactFn", "OnUpdate", "Run", "train"]
+
+TRAINERS: dict[str, type[Trainer]] = {"ppo": PPO, "reinforce": Reinforce}
+_LAYOUT_KEYS = ("layout_seed", "num_layouts", "time_limit", "slip", "gamma", "step_cost")
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run.
+
+    Attributes
+    ----------
+    dir : Path
+        The run directory.
+    policy : Policy
+        The trained policy (``policy.action_probs(obs) -> (B, A)``).
+    metrics : DataFrame
+        ``metrics.csv``, one row per update.
+    summary : dict
+        ``summary.json``.
+    config : CommonConfig
+        The trainer config used.
+    """
+
+    dir: Path
+    policy: Policy
+    metrics: pd.DataFrame
+    summary: dict
+    config: CommonConfig
+
+
+def _env_name(env: EnvSource) -> str:
+    if isinstance(env, str):
+        return env.removeprefix("rlcredit/").removesuffix(".toml").replace("/", "-")
+    return getattr(env, "__qualname__", type(env).__name__)
+
+
+def train(
+    algo: str | None = None,
+    *,
+    env: EnvSource | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    root: str | Path = "runs",
+    wandb: str = "offline",
+    config: Mapping[str, Any] | CommonConfig | None = None,
+    overrides: Sequence[str] = (),
+    resume: str | Path | None = None,
+    progress: bool | None = None,
+    group: str | None = None,
+    tags: Sequence[str] = (),
+    exact_fn: ExactFn | None = None,
+    on_update: OnUpdate | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+) -> Run:
+    """Train a policy with ``algo`` on ``env`` for ``steps`` env steps and write a run directory.
+
+    Parameters
+    ----------
+    algo : "ppo" | "reinforce"
+    env : str or callable
+        An rlcredit gridworld id or map file, any gymnasium id, or a factory returning a gymnasium Env;
+        the action space must be Discrete.
+    steps : int
+        Env steps to learn from; the run stops at the first update boundary at or after it.
+    seed : int
+        Seeds the network initialization, the env and the trainer's random stream: the same seed gives
+        the same metrics.csv (apart from ``charts/SPS``).
+    out_dir : path, optional
+        The run directory to create; None makes ``ROOT/ALGO-ENV-YYYYmmdd-HHMMSS-xxxx``.
+    root : path
+        Parent of generated run directories.
+    wandb : "offline" | "online" | "disabled"
+        The wandb mirror (the run directory is always written).
+    config : mapping or config dataclass, optional
+        Trainer config fields (:class:`~rlcredit.trainers.PPOConfig`, :class:`~rlcredit.trainers.ReinforceConfig`).
+    overrides : sequence of str
+        ``"lr=3e-4"``-style strings applied on top of ``config``.
+    resume : path, optional
+        Continue this run directory from its last checkpoint, with its stored algo, env, steps, seed and
+        config (pass ``env`` again if it was a factory).
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+    group, tags :
+        wandb grouping (seeds of one experiment share a group).
+    exact_fn, on_update :
+        Measurement hooks; see the module docstring.
+    env_kwargs : mapping, optional
+        Keyword arguments of the env constructor, recorded in config.toml (the ``env_kwargs`` table; the
+        gridworld layout keys also at the top level, as ``rlcredit plan`` records them) so a resumed run
+        and the plots rebuild the same env: for gridworld ids and map files those of
+        ``rlcredit.make_vec`` (``time_limit``, ``slip``, ``gamma``, ``step_cost``, ``layout_seed``,
+        ``num_layouts``), for gymnasium ids those of ``gym.make``, for factories the factory's. None values
+        mean the constructor's default and are left out. On resume the stored ones are used.
+
+    Returns
+    -------
+    Run
+
+    Raises
+    ------
+    rlcredit.config.ConfigError
+        Unknown or invalid config keys.
+    ValueError
+        Env keyword arguments the env does not take (nothing is written then).
+    FloatingPointError
+        ``"non-finite loss at update U ..."``; the run directory keeps its last good checkpoint.
+    """
+    kwargs = {k: v for k, v in (env_kwargs or {}).items() if v is not None}
+    if resume is not None:
+        run = RunDir.open(resume)
+        stored = run.read_config()
+        for arg, value in (("algo", algo), ("steps", steps)):
+            if value is not None and value != stored[arg]:
+                raise ValueError(f"resume: {arg}={value!r} differs from the run's {stored[arg]!r}")
+        if config is not None or overrides:
+            raise ValueError("resume continues with the run's stored config; do not pass config or overrides")
+        stored_kwargs = dict(stored.get("env_kwargs", {}))
+        if env_kwargs is not None and kwargs != stored_kwargs:
+            raise ValueError(f"resume: env_kwargs={kwargs!r} differ from the run's {stored_kwargs!r}")
+        algo, steps, seed, kwargs = stored["algo"], stored["steps"], stored["seed"], stored_kwargs
+        if env is None:
+            if stored["env_kind"] != "id":
+                raise ValueError(f"resume: the run's env was a factory ({stored['env']}); pass env= again")
+            env = stored["env"]
+        cfg = trainer_config(algo, stored.get(algo, {}), source=str(run.config_path))
+        venv = make_env(env, cfg.num_envs, seed, obs=cfg.obs, env_kwargs=kwargs)
+    else:
+        if algo is None or env is None or steps is None:
+            raise ValueError("train needs algo, env and steps (or resume=RUN_DIR)")
+        cfg = trainer_config(algo, config, overrides=overrides)
+        if steps < 1:
+            raise ValueError(f"steps must be positive, got {steps}")
+        # The env first: bad env keyword arguments fail before anything is written.
+        venv = make_env(env, cfg.num_envs, seed, obs=cfg.obs, env_kwargs=kwargs)
+        env_label = env if isinstance(env, str) else f"{getattr(env, '__module__', '?')}.{_env_name(env)}"
+        try:
+            run = RunDir.create(out_dir, root=root, name=f"{algo}-{_env_name(env)}")
+            run.write_config(
+                {
+                    "algo": algo,
+                    "env": env_label,
+                    "env_kind": "id" if isinstance(env, str) else "factory",
+                    **({"env_kwargs": kwargs} if kwargs else {}),
+                    # Layout-shaping keys also at the top level, where `rlcredit plan` runs keep them
+                    # (readers of either kind of run directory rebuild the layout from them).
+                    **{k: v for k, v in kwargs.items() if k in _LAYOUT_KEYS and venv.num_states is not None},
+                    "steps": steps,
+                    "seed": seed,
+                    algo: to_dict(cfg),
+                }
+            )
+        except BaseException:
+            venv.close()
+            raise
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.torch_threads)
+    try:
+        return _run(
+            algo,
+            cfg,
+            env,
+            venv,
+            steps,
+            seed,
+            run,
+            wandb,
+            resume is not None,
+            progress,
+            group,
+            tags,
+            exact_fn,
+            on_update,
+        )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _log_credit_sample(wb: WandbMirror, credit_dir: Path, *, max_rows: int = 2000, files: int = 8) -> None:
+    """Mirror a bounded, seeded sample of the last updates' credit rows to wandb as a ``credit`` table."""
+    paths = sorted(Path(credit_dir).glob("update_*.parquet"))[-files:]
+    if paths:
+        frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+        wb.log_table("credit", frame, max_rows=max_rows)
+
+
+def _run(
+    algo: str,
+    cfg: CommonConfig,
+    env: EnvSource,
+    venv: VecEnv,
+    steps: int,
+    seed: int,
+    run: RunDir,
+    wandb: str,
+    resuming: bool,
+    progress: bool | None,
+    group: str | None,
+    tags: Sequence[str],
+    exact_fn: ExactFn | None,
+    on_update: OnUpdate | None,
+) -> Run:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        policy = Policy(venv.obs_spec, venv.num_actions, hidden=cfg.hidden, network=cfg.network)
+    trainer = TRAINERS[algo](cfg, venv, policy, np.random.default_rng([seed, 1]))
+    exact_fn, on_update, shaping = default_hooks(cfg, trainer, run, exact_fn, on_update)
+    grad_hook = gradient_hook(on_update)
+    # The observation of every state, for fixed maps (procedural maps render them per layout).
+    all_obs = None if venv.procedural else venv.all_observations()
+    checkpoints = Checkpointer(run.checkpoints_dir, keep=cfg.checkpoint_keep)
+    metrics = MetricsWriter(run.metrics_path)
+    recorder = CreditRecorder(run.credit_dir, fsync=False)
+
+    update, global_step, wandb_id = 0, 0, None
+    recent: collections.deque[float] = collections.deque(maxlen=100)
+    found = (
+        checkpoints.latest() if resuming else None
+    )  # a damaged newest checkpoint is an error, never a silent restart
+    if found is not None:
+        update, global_step = found.update, found.state["global_step"]
+        trainer.load(found.tensors, found.state["trainer"], fallback_seed=seed + found.update)
+        recent.extend(found.state["recent_returns"])
+        wandb_id = found.state.get("wandb_id")
+    else:
+        trainer.start(seed)
+    metrics.truncate(update)
+    recorder.discard_after(update)
+    if shaping is not None:
+        shaping.discard_after(update)
+    last_checkpoint = checkpoints.paths(update)[1] if found is not None else None
+
+    wb = WandbMirror(
+        wandb,
+        group=group,
+        job_type="train",
+        tags=(algo, _env_name(env), *tags),
+        name=run.path.name,
+        config=run.read_config(),
+        dir=run.path,
+        run_id=wandb_id,
+        resume="allow" if wandb_id else None,
+    )
+    if wb.enabled:
+        wandb_id = wb.run.id
+    measurer = Measurer(
+        metrics,
+        wb,
+        recorder if cfg.credit else None,
+        exact_fn,
+        on_update,
+        logged_update=update,
+        gradient_hook=grad_hook,
+        all_obs=all_obs,
+    )
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(
+        total=steps,
+        initial=min(global_step, steps),
+        unit="step",
+        unit_scale=True,
+        disable=not show,
+        desc=f"{algo} {_env_name(env)}",
+        dynamic_ncols=True,
+    )
+    copies = ActorCopies(policy.actor)
+    started = t_row = time.perf_counter()
+    start_step = global_step
+    status, error = "completed", None
+
+    def save() -> Path:
+        measurer.wait()  # a checkpoint at update U promises metrics rows and credit files up to U
+        recorder.sync()  # ... on disk: the per-update files are not flushed one by one
+        if shaping is not None:
+            shaping.sync()
+        tensors, state = trainer.state()
+        return checkpoints.save(
+            update,
+            tensors,
+            {
+                "global_step": global_step,
+                "trainer": state,
+                "recent_returns": list(recent),
+                "wandb_id": wandb_id,
+                "policy_spec": policy.spec(),
+            },
+        )
+
+    try:
+        while global_step < steps:
+            update += 1
+            lr = cfg.lr * (1.0 - global_step / steps) if cfg.anneal_lr else cfg.lr
+            n_steps, episodes = trainer.collect()
+            last = global_step + n_steps >= steps
+            records = cfg.credit and (update % cfg.credit_every == 0 or last)
+            job = Job(update, records=records, grad_cos=grad_hook is not None)
+            if records or on_update is not None:
+                job.policy_before = policy_snapshot(policy, venv, all_obs)
+                if (records and cfg.grad_samples) or job.grad_cos:
+                    job.actor_before = copies.take(update, "before")
+
+            result = trainer.learn(update, lr)
+            global_step += n_steps
+            recent.extend(episodes.returns.tolist())
+
+            if records or on_update is not None:
+                job.policy_after = policy_snapshot(policy, venv, all_obs)
+                job.actor = copies.take(update, "after")
+                # Own copies: the rollout buffers are reused by the next collect.
+                job.batch = {k: np.array(v) for k, v in result.steps.items()}
+                n = len(job.batch["action"])
+                job.batch["update"] = np.full(n, update, np.int32)
+                if result.logp_new is not None:
+                    job.batch["logp_new"] = result.logp_new
+                if result.logp_new is None or (job.grad_cos and all_obs is None):
+                    job.obs = np.array(result.obs)
+                job.first_credit = result.first_credit
+                if records and cfg.grad_samples:
+                    # Own random stream per update, so logging never changes what the trainer samples.
+                    rng = np.random.default_rng([seed, 2, update])
+                    job.grad_idx = np.sort(rng.choice(n, size=min(cfg.grad_samples, n), replace=False))
+                    job.grad_obs = result.obs[job.grad_idx]
+            # Wall time since the previous row: includes waiting for measurements and checkpoints.
+            now = time.perf_counter()
+            elapsed, t_row = now - t_row, now
+            job.row = {
+                "update": update,
+                "global_step": global_step,
+                "charts/episodic_return": _mean(episodes.returns),
+                "charts/episodic_length": _mean(episodes.lengths),
+                "charts/episodes": len(episodes.returns),
+                "charts/learning_rate": lr,
+                **result.metrics,
+                "charts/SPS": n_steps / elapsed if elapsed > 0 else float("nan"),
+            }
+            measurer.submit(job)
+            if last or (cfg.checkpoint_every and update % cfg.checkpoint_every == 0):
+                last_checkpoint = save()
+            bar.update(min(global_step, steps) - bar.n)
+            bar.set_postfix(ret=f"{job.row['charts/episodic_return']:.3g}", refresh=False)
+    except FloatingPointError as e:
+        status, error = "failed", str(e)
+        where = (
+            f"last good checkpoint: {last_checkpoint}" if last_checkpoint else "no checkpoint was saved yet"
+        )
+        raise FloatingPointError(f"{e}; run stopped ({where}; resume=RUN_DIR continues from it)") from e
+    except BaseException as e:
+        status, error = "interrupted", f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        bar.close()
+        try:
+            measurer.close()
+        except Exception as e:
+            if status == "completed":
+                status, error = "failed", f"{type(e).__name__}: {e}"
+                raise
+        finally:
+            wall = time.perf_counter() - started
+            summary = {
+                "status": status,
+                "algo": algo,
+                "env": _env_name(env),
+                "seed": seed,
+                "updates": measurer.logged_update,
+                "global_step": global_step,
+                "return_mean_last100": _mean(np.asarray(recent)),
+                "wall_seconds": wall,
+                "SPS": (global_step - start_step) / wall if wall > 0 else float("nan"),
+                "last_checkpoint": str(last_checkpoint) if last_checkpoint else None,
+                "error": error,
+            }
+            run.write_summary(summary)
+            if wb.enabled:
+                wb.update_summary({k: v for k, v in summary.items() if v is not None})
+                _log_credit_sample(wb, run.credit_dir)
+            wb.finish(exit_code=0 if status == "completed" else 1)
+            venv.close()
+    return Run(run.path, policy, pd.read_csv(run.metrics_path), summary, cfg)
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.mean(x)) if len(x) else float("nan")
