@@ -49,6 +49,9 @@ class TabularMDP:
     horizon : int, optional
         Episode time limit (number of actions). Planners and evaluations use it when called with
         ``horizon=None``.
+    performance : array of shape (S, A), optional
+        Expected *intended performance* of taking ``a`` in ``s`` (what the designer wanted, hidden from
+        trainers; AI Safety Gridworlds' hidden performance function). Default: equal to ``R``.
 
     Raises
     ------
@@ -64,6 +67,7 @@ class TabularMDP:
     terminal : ndarray (S,) bool, read-only
     initial : ndarray (S,) float64, read-only
     horizon : int or None
+    performance : ndarray (S, A) float64, read-only (``R`` when not given)
     P2 : csr_matrix or ndarray of shape (S*A, S)
         The transition model with row ``s*A + a`` = ``P(. | s, a)``: a ``csr_matrix`` when ``P`` was
         given sparse, a read-only float64 ndarray when it was given dense.
@@ -78,6 +82,7 @@ class TabularMDP:
         initial: np.ndarray | None = None,
         *,
         horizon: int | None = None,
+        performance: np.ndarray | None = None,
     ) -> None:
         R = np.asarray(R, dtype=np.float64)
         if sp.issparse(P):
@@ -116,7 +121,9 @@ class TabularMDP:
         self.P2: np.ndarray | sp.csr_matrix = P2
         self.num_states: int = int(num_states)
         self.num_actions: int = int(num_actions)
-        self._set(R=R, gamma=gamma, terminal=terminal, initial=initial, horizon=horizon)
+        self._set(
+            R=R, gamma=gamma, terminal=terminal, initial=initial, horizon=horizon, performance=performance
+        )
 
     def _set(
         self,
@@ -126,6 +133,7 @@ class TabularMDP:
         terminal: np.ndarray | None,
         initial: np.ndarray | None,
         horizon: int | None,
+        performance: np.ndarray | None = None,
     ) -> None:
         S, A = self.num_states, self.num_actions
         R = np.array(R, dtype=np.float64)
@@ -176,8 +184,21 @@ class TabularMDP:
         ):
             raise ValueError(f"horizon must be a positive int or None; got {horizon!r}")
 
-        for arr in (R, terminal, initial):
+        if performance is None:
+            performance = R
+        else:
+            performance = np.array(performance, dtype=np.float64)
+            if performance.shape != (S, A):
+                raise ValueError(f"performance must have shape (S, A) = {(S, A)}; got {performance.shape}")
+            bad = ~np.isfinite(performance)
+            if bad.any():
+                s, a = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"performance must be finite: performance(s={s}, a={a}) = {performance[s, a]}"
+                )
+        for arr in (R, terminal, initial, performance):
             arr.flags.writeable = False
+        self.performance: np.ndarray = performance
         self.R: np.ndarray = R
         self.gamma: float = float(gamma)
         self.terminal: np.ndarray = terminal
@@ -190,12 +211,13 @@ class TabularMDP:
         return sp.issparse(self.P2)
 
     def replace(self, **changes: object) -> TabularMDP:
-        """A copy with some of ``R``, ``gamma``, ``terminal``, ``initial``, ``horizon`` replaced.
+        """A copy with some of ``R``, ``gamma``, ``terminal``, ``initial``, ``horizon``, ``performance`` replaced.
 
         The transition model is shared, not copied or re-validated, so this is cheap (e.g. for sampling
-        many reward functions). Fields not named keep their current values, including ``initial``.
+        many reward functions). Fields not named keep their current values, including ``initial``; a new ``R``
+        without a new ``performance`` keeps the old performance only if it differed from the old ``R``.
         """
-        known = ("R", "gamma", "terminal", "initial", "horizon")
+        known = ("R", "gamma", "terminal", "initial", "horizon", "performance")
         unknown = sorted(set(changes) - set(known))
         if unknown:
             raise ValueError(f"replace() got unknown field {unknown[0]!r}; known fields: {', '.join(known)}")
@@ -204,6 +226,8 @@ class TabularMDP:
         new.num_states = self.num_states
         new.num_actions = self.num_actions
         kw = {name: changes.get(name, getattr(self, name)) for name in known}
+        if "R" in changes and "performance" not in changes and self.performance is self.R:
+            kw["performance"] = None  # performance tracked R: keep tracking it
         new._set(**kw)
         return new
 

@@ -39,10 +39,10 @@ def draw_path(layout: Layout, states: Sequence[int], chars: dict[str, str] | Non
     grid = [list(row) for row in render_ansi(layout, None, chars).splitlines()]
     arrows = {"-1,0": "^", "0,1": ">", "1,0": "v", "0,-1": "<"}
     for a, b in itertools.pairwise(states):
-        (r0, c0), (r1, c1) = divmod(int(a), W), divmod(int(b), W)
+        (r0, c0), (r1, c1) = divmod(int(layout.cell[int(a)]), W), divmod(int(layout.cell[int(b)]), W)
         if (r0, c0) != (r1, c1) and grid[r0][c0] in ".S":
             grid[r0][c0] = arrows.get(f"{r1 - r0},{c1 - c0}", "*")
-    r, c = divmod(int(states[0]), W)
+    r, c = divmod(int(layout.cell[int(states[0])]), W)
     grid[r][c] = "@"
     return "\n".join("".join(row) for row in grid)
 
@@ -233,7 +233,7 @@ def _exact_reach(planner: str, env, m, res) -> dict[str, float]:
         pi_t = res.policy
     out = {}
     for k in lay.kinds:
-        targets = lay.cells_of(k)
+        targets = np.flatnonzero(lay.states_on(lay.cells_of(k)))  # states on those cells
         out[f"exact/reach_{k}"] = float(
             m.initial @ reach_probability(m, pi_t, targets, horizon=m.horizon or math.inf)
         )

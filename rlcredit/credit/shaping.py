@@ -125,7 +125,7 @@ def shaping_table(
         if layout.num_states != S:
             raise ValueError(f"the layout has {layout.num_states} states but the policy tables have {S}")
         row, col = layout.coords(states)
-        wall, term = layout.wall, layout.terminal
+        wall, term = layout.wall[layout.cell], layout.terminal
     else:
         row = col = np.full(S, -1)
         wall = np.zeros(S, dtype=bool)
@@ -334,7 +334,7 @@ class ShapingRecorder:
             mine = mine[(mine >= 0) & (mine < m.num_states)]
             visits = np.bincount(mine, minlength=m.num_states)
             tv, _ = policy_change(before.pi, after)
-            acts = ~m.terminal if layout is None else ~(layout.wall | layout.terminal)
+            acts = ~m.terminal if layout is None else layout.live
             out.setdefault("shaping/mean_tv", []).append(_mean(tv[acts & (visits > 0)]))
             out.setdefault("shaping/unvisited_tv", []).append(_mean(tv[acts & (visits == 0)]))
             if i == 0 and write and self.directory is not None:

@@ -71,8 +71,8 @@ def resolve_spec(spec: MapSpec | str | Path, variant: str | None = None, **overr
 
 
 def sample_start(layout: core.Layout, rng: np.random.Generator, n: int | None = None):
-    """Draw start states from the layout's start distribution."""
-    cdf = np.cumsum(layout.start)
+    """Draw start states from the layout's start distribution (over states: start cells x random flags)."""
+    cdf = np.cumsum(layout.initial)
     u = rng.random() if n is None else rng.random(n)
     return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(cdf) - 1)
 
@@ -102,18 +102,21 @@ class MapEnvMixin:
             )
         self.render_mode = render_mode
         self.layouts = LayoutSource(self.map, layout_seed=layout_seed, num_layouts=num_layouts)
-        return observe.observation_space(obs, self.map.shape, len(self.map.kinds))
+        # every layout of a map shares one observation space (randomised maps hold no objects with state)
+        example = self.layouts.fixed if self.layouts.fixed is not None else self.layouts.get(0)
+        return observe.observation_space(obs, example)
 
 
 class GridWorldEnv(MapEnvMixin, gym.Env):
     """A gridworld defined by a map file (see :mod:`rlcredit.gridworld.maps`).
 
     Actions: ``Discrete(4)``: 0 up, 1 right, 2 down, 3 left. Observations: ``obs`` = ``"index"``
-    (``Discrete(H*W)``), ``"coords"`` (``Box`` row, col) or ``"grid"`` (``Box`` uint8 ``(C, H, W)``: walls, agent,
-    one plane per object kind). Rewards: entering a cell gives its legend reward, plus ``step_cost`` each step.
-    Termination: entering a terminal cell; truncation: ``time_limit`` steps. ``info`` has ``state`` (index in
-    :meth:`to_mdp`), ``event`` (kind of the object entered this step, or ``None``), ``intended`` (the intended
-    objective was reached this step) and ``layout_seed``.
+    (``Discrete(S)``), ``"coords"`` (``Box`` row, col, then object status and flags) or ``"grid"`` (``Box`` uint8
+    ``(C, H, W)``: walls, agent, one plane per object kind, one per flag). Rewards: entering a cell gives its legend
+    reward, plus ``step_cost`` each step. Termination: entering a terminal cell; truncation: ``time_limit`` steps.
+    ``info`` has ``state`` (index in :meth:`to_mdp`), ``event`` (kind of the object entered this step, or
+    ``None``), ``intended`` (the intended objective was reached this step), ``performance`` (the step's intended
+    performance, hidden from trainers unless they read it) and ``layout_seed``.
     """
 
     metadata: ClassVar[dict] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8}
@@ -162,6 +165,7 @@ class GridWorldEnv(MapEnvMixin, gym.Env):
             "state": self._state,
             "event": None,
             "intended": False,
+            "performance": 0.0,
             "layout_seed": self.layout_seed,
         }
 
@@ -169,7 +173,9 @@ class GridWorldEnv(MapEnvMixin, gym.Env):
         if not self.action_space.contains(action):
             raise ValueError(f"invalid action {action!r}; expected an int in [0, 4)")
         noise = self.np_random.random() if self.layout.slip > 0 else None
-        nxt, reward, terminated, event = core.step(self.layout, self._state, int(action), noise)
+        s = self._state
+        nxt, reward, terminated, event = core.step(self.layout, s, int(action), noise)
+        row = s * 4 + int(core.slip_direction(int(action), noise, self.layout.slip))
         self._state = int(nxt)
         self._t += 1
         terminated = bool(terminated)
@@ -178,7 +184,8 @@ class GridWorldEnv(MapEnvMixin, gym.Env):
         info = {
             "state": self._state,
             "event": ev,
-            "intended": bool(event >= 0 and self.layout.intended[self._state]),
+            "intended": bool(self.layout.dynamics.intended[row]),
+            "performance": float(self.layout.dynamics.performance[row]),
             "layout_seed": self.layout_seed,
         }
         return self._obs(), float(reward), terminated, truncated, info
@@ -209,8 +216,8 @@ class GridWorldEnv(MapEnvMixin, gym.Env):
 
     def set_state(self, state: int, t: int = 0) -> None:
         """Put the agent on a state (e.g. to evaluate a policy from every cell)."""
-        if not 0 <= state < self.layout.num_states or self.layout.wall[state]:
-            raise ValueError(f"state {state} is not a free cell of {self.map.name}")
+        if not 0 <= state < self.layout.num_states or self.layout.wall[self.layout.cell[state]]:
+            raise ValueError(f"state {state} is not a free-cell state of {self.map.name}")
         self._state, self._t = int(state), int(t)
 
     def _obs(self):

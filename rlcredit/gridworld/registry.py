@@ -6,6 +6,7 @@ Wherever an id is accepted, a path to a map file is accepted too.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -81,8 +82,13 @@ def resolve(id_or_path: str | Path) -> tuple[str | Path, str | None]:
         key = f"{NAMESPACE}/{key}"
     if key not in table:
         known = ", ".join(sorted(table))
+        # compare the bare names, so the shared "rlcredit/" and "-v0" do not make every id look close
+        bare = {k.split("/", 1)[1].removesuffix("-v0").lower(): k for k in table}
+        want = str(id_or_path).split("/", 1)[-1].removesuffix("-v0").lower()
+        close = difflib.get_close_matches(want, list(bare), n=1, cutoff=0.6)
+        hint = f" (did you mean {bare[close[0]]!r}?)" if close else ""
         raise gym.error.Error(
-            f"unknown env id {str(id_or_path)!r}; built-in gridworlds: {known} (or give a map .toml path)"
+            f"unknown env id {str(id_or_path)!r}{hint}; built-in gridworlds: {known} (or give a map .toml path)"
         )
     entry = table[key]
     return entry.path, entry.variant
@@ -97,6 +103,8 @@ def make(id_or_path: str | Path, **kwargs: Any) -> gym.Env:
     ):
         path, variant = resolve(id_or_path)
         return GridWorldEnv(path, variant=variant, **kwargs)
+    if str(id_or_path) not in gym.registry:
+        resolve(id_or_path)  # raises the unknown-id error, with a "did you mean" among the gridworlds
     return gym.make(str(id_or_path), **kwargs)
 
 

@@ -73,21 +73,39 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         H, W = self.map.shape
-        self._S = H * W
+        self._HW = H * W
         self._envs = np.arange(num_envs, dtype=np.int64)
-        self._offsets = self._envs * self._S  # where each env's rows start in per-env (procedural) tables
         self._per_env = self.layouts.fixed is None
-        L = num_envs if self._per_env else 1
-        self._move = np.zeros(L * self._S * 4, np.int64)
-        self._reward = np.zeros(L * self._S * 4, np.float64)
-        self._event = np.zeros(L * self._S * 4, np.int8)
-        self._intended_ev = np.zeros(L * self._S * 4, bool)
-        self._terminal = np.zeros(L * self._S, bool)
-        self._layout: list[core.Layout | None] = [None] * L
+        self._layout: list[core.Layout | None] = [None] * (num_envs if self._per_env else 1)
         self.layout_seeds = np.full(num_envs, -1, np.int64)
-        if not self._per_env:
-            self._install(0, self.layouts.fixed)
-        self._state = np.zeros(num_envs, np.int64)
+        if self._per_env:
+            # Procedural maps: one slot of tables per env, stacked, with next states stored as global indices
+            # (slot * S + local) so core.step runs on the stack exactly as on one layout. Every layout of a
+            # procedural map has S = H * W states (such maps hold no objects with state).
+            self._S = self._HW
+            L = num_envs
+            self._dyn = core.Dynamics(
+                next=np.zeros(L * self._S * 4, np.int64),
+                reward=np.zeros(L * self._S * 4, np.float64),
+                performance=np.zeros(L * self._S * 4, np.float64),
+                event=np.zeros(L * self._S * 4, np.int8),
+                intended=np.zeros(L * self._S * 4, bool),
+                terminal=np.zeros(L * self._S, bool),
+                slip=self.map.slip,
+            )
+            self._cell = np.zeros(L * self._S, np.int64)
+            self._offsets = self._envs * self._S
+        else:
+            lay = self.layouts.fixed
+            self._S = lay.num_states
+            self._dyn = lay.dynamics
+            self._cell = lay.cell
+            self._offsets = np.zeros(num_envs, np.int64)
+            self._layout[0] = lay
+        self._config = (
+            None if self._per_env or len(self.layouts.fixed.config_keys) == 1 else self.layouts.fixed.config
+        )
+        self._gs = np.zeros(num_envs, np.int64)  # global state: offset + state index
         self._t = np.zeros(num_envs, np.int64)
         self._ret = np.zeros(num_envs, np.float64)
         self._grid = (
@@ -101,34 +119,45 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
 
     # -- tables -----------------------------------------------------------------------------------------------
     def _install(self, slot: int, layout: core.Layout) -> None:
-        S = self._S
+        S, d, src = self._S, self._dyn, layout.dynamics
         sl4, sl = slice(slot * S * 4, (slot + 1) * S * 4), slice(slot * S, (slot + 1) * S)
-        self._move[sl4] = layout.move.reshape(-1)
-        self._reward[sl4] = layout.step_reward.reshape(-1)
-        self._event[sl4] = layout.event.reshape(-1)
-        self._intended_ev[sl4] = ((layout.event >= 0) & layout.intended[layout.move]).reshape(-1)
-        self._terminal[sl] = layout.terminal
+        d.next[sl4] = src.next + slot * S
+        d.reward[sl4] = src.reward
+        d.performance[sl4] = src.performance
+        d.event[sl4] = src.event
+        d.intended[sl4] = src.intended
+        d.terminal[sl] = src.terminal
+        self._cell[sl] = layout.cell
         self._layout[slot] = layout
 
     def layout(self, env: int = 0) -> core.Layout:
         """The current layout of sub-env ``env``."""
         return self._layout[env if self._per_env else 0]
 
+    def _planes(self, i: int) -> np.ndarray:
+        """Grid planes (without the agent) of env ``i``'s current object configuration."""
+        lay = self.layout(i)
+        planes = lay.config_planes()
+        return planes[lay.config[self._gs[i] - self._offsets[i]]] if len(planes) > 1 else planes[0]
+
     def _reset_envs(self, idx: np.ndarray) -> None:
         if self._per_env:
             for i in idx:
                 self.layout_seeds[i], lay = self.layouts.draw(self._rng)
                 self._install(int(i), lay)
-                self._state[i] = sample_start(lay, self._rng)
+                self._gs[i] = sample_start(lay, self._rng) + self._offsets[i]
                 if self._grid is not None:
-                    self._grid[i] = observe.static_planes(lay)
+                    self._grid[i] = self._planes(int(i))
         else:
-            self._state[idx] = sample_start(self._layout[0], self._rng, len(idx))
+            self._gs[idx] = sample_start(self._layout[0], self._rng, len(idx))
             if self._grid is not None:
-                self._grid[idx] = observe.static_planes(self._layout[0])
+                if self._config is None:
+                    self._grid[idx] = self._layout[0].config_planes()[0]
+                else:
+                    self._grid[idx] = self._layout[0].config_planes()[self._config[self._gs[idx]]]
         if self._grid is not None:
             flat = self._grid.reshape(self.num_envs, -1)
-            flat[idx, self._S + self._state[idx]] = 1
+            flat[idx, self._HW + self._cell[self._gs[idx]]] = 1
         self._t[idx] = 0
         self._ret[idx] = 0.0
 
@@ -142,7 +171,7 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
         idx = self._envs if mask is None else np.flatnonzero(mask)
         self._reset_envs(idx)
         self._needs_reset = False
-        return self._observe(), {"state": self._state.copy()}
+        return self._observe(), {"state": self.state_index()}
 
     def step(self, actions):
         if self._needs_reset:
@@ -150,38 +179,43 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
         a = np.asarray(actions, dtype=np.int64)
         if a.shape != (self.num_envs,):
             raise ValueError(f"expected actions of shape ({self.num_envs},), got {a.shape}")
-        if self.map.slip > 0:
-            u = self._rng.random(self.num_envs)
-            slipped = u < self.map.slip
-            a = np.where(slipped, (a + 1 + np.minimum((u / self.map.slip * 3).astype(np.int64), 2)) % 4, a)
-        s = self._state
-        idx = s * 4 + a
-        if self._per_env:
-            idx += self._offsets * 4
-        nxt = self._move[idx]
-        reward = self._reward[idx]
-        event = self._event[idx]
-        intended = self._intended_ev[idx]
-        terminated = self._terminal[nxt + self._offsets] if self._per_env else self._terminal[nxt]
+        if a.size and (a.min() < 0 or a.max() > 3):
+            raise ValueError("actions must be integers in [0, 4)")
+        noise = self._rng.random(self.num_envs) if self.map.slip > 0 else None
+        s = self._gs
+        b = core.slip_direction(a, noise, self.map.slip)
+        nxt, reward, terminated, event = core.step(self._dyn, s, b)
+        row = s * 4 + b
         if self._grid is not None:
             flat = self._grid.reshape(self.num_envs, -1)
-            flat[self._envs, self._S + s] = 0
-            flat[self._envs, self._S + nxt] = 1
-        self._state = nxt
+            if self._config is not None:
+                changed = np.flatnonzero(self._config[nxt] != self._config[s])
+                if len(changed):
+                    self._grid[changed] = self._layout[0].config_planes()[self._config[nxt[changed]]]
+            flat[self._envs, self._HW + self._cell[s]] = 0
+            flat[self._envs, self._HW + self._cell[nxt]] = 1
+        self._gs = nxt
         self._t += 1
         self._ret += reward
         truncated = (self._t >= self.map.time_limit) & ~terminated
-        info: dict[str, Any] = {"event": event, "intended": intended, "final_state": nxt.copy()}
+        final_state = nxt - self._offsets if self._per_env else nxt.copy()
+        info: dict[str, Any] = {
+            "event": event,
+            "intended": self._dyn.intended[row],
+            "performance": self._dyn.performance[row],
+            "final_state": final_state,
+        }
         done = terminated | truncated
         if done.any():
             d = np.flatnonzero(done)
             final = np.full(self.num_envs, None, dtype=object)
             if self._per_env:
                 fo = [
-                    observe.observation_of(self.layout(int(i)), nxt[i : i + 1], self.obs_mode)[0] for i in d
+                    observe.observation_of(self.layout(int(i)), final_state[i : i + 1], self.obs_mode)[0]
+                    for i in d
                 ]
             else:
-                fo = list(observe.observation_of(self._layout[0], nxt[d], self.obs_mode))
+                fo = list(observe.observation_of(self._layout[0], final_state[d], self.obs_mode))
             for j, i in enumerate(d):
                 final[i] = fo[j]
             info["final_obs"], info["_final_obs"] = final, done
@@ -192,19 +226,22 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
 
     def _observe(self) -> np.ndarray:
         if self.obs_mode == "index":
-            return self._state.copy()
+            return self.state_index()
         if self.obs_mode == "coords":
-            r, c = np.divmod(self._state, self.map.shape[1])
-            return np.stack([r, c], axis=1).astype(np.float32)
+            if self._per_env or (self._config is None and not self._layout[0].has_objects):
+                r, c = np.divmod(self._cell[self._gs], self.map.shape[1])
+                return np.stack([r, c], axis=1).astype(np.float32)
+            return observe.observation_of(self._layout[0], self._gs, "coords")
         return self._grid.copy() if self.copy else self._grid
 
     def render(self):
         if self.render_mode == "rgb_array":
-            return tuple(observe.render_rgb(self.layout(i), self._state[i]) for i in range(self.num_envs))
+            st = self.state_index()
+            return tuple(observe.render_rgb(self.layout(i), st[i]) for i in range(self.num_envs))
         if self.render_mode == "ansi":
+            st = self.state_index()
             return tuple(
-                observe.render_ansi(self.layout(i), self._state[i], self.map.chars)
-                for i in range(self.num_envs)
+                observe.render_ansi(self.layout(i), st[i], self.map.chars) for i in range(self.num_envs)
             )
         return None
 
@@ -212,7 +249,7 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
     def get_state(self) -> dict[str, Any]:
         """A JSON-able snapshot: states, step counts, returns, layouts (by seed) and the RNG, for exact resume."""
         return {
-            "state": self._state.tolist(),
+            "state": self.state_index().tolist(),
             "t": self._t.tolist(),
             "ret": [float(x) for x in self._ret],
             "layout_seeds": self.layout_seeds.tolist(),
@@ -225,7 +262,7 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
         n = len(snapshot["state"])
         if n != self.num_envs:
             raise ValueError(f"snapshot holds {n} envs, this GridVectorEnv has {self.num_envs}")
-        self._state = np.asarray(snapshot["state"], np.int64)
+        state = np.asarray(snapshot["state"], np.int64)
         self._t = np.asarray(snapshot["t"], np.int64)
         self._ret = np.asarray(snapshot["ret"], np.float64)
         seeds = np.asarray(snapshot["layout_seeds"], np.int64)
@@ -233,10 +270,13 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
             for i, seed in enumerate(seeds):
                 self._install(i, self.layouts.get(int(seed)))
         self.layout_seeds = seeds
+        if np.any(state < 0) or np.any(state >= self._S):
+            raise ValueError(f"snapshot states out of range [0, {self._S})")
+        self._gs = state + self._offsets
         if self._grid is not None:
             for i in range(self.num_envs):
-                self._grid[i] = observe.static_planes(self.layout(i))
-            self._grid.reshape(self.num_envs, -1)[self._envs, self._S + self._state] = 1
+                self._grid[i] = self._planes(i)
+            self._grid.reshape(self.num_envs, -1)[self._envs, self._HW + self._cell[self._gs]] = 1
         rng = np.random.default_rng()
         rng.bit_generator.state = snapshot["rng"]
         self._rng = rng
@@ -245,7 +285,7 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
     # -- exact model ------------------------------------------------------------------------------------------
     def state_index(self) -> np.ndarray:
         """(num_envs,) current state indices, in the indexing of :meth:`to_mdp`."""
-        return self._state.copy()
+        return self._gs - self._offsets if self._per_env else self._gs.copy()
 
     @property
     def elapsed_steps(self) -> np.ndarray:

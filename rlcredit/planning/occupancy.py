@@ -276,4 +276,4 @@ def layout_reach(
     if not names:
         return {}
     h = event_reach_probability(layout, pi, events, horizon=horizon)
-    return {name: float(layout.start @ h[:, k]) for k, name in enumerate(names)}
+    return {name: float(layout.initial @ h[:, k]) for k, name in enumerate(names)}

@@ -61,7 +61,7 @@ def test_render_modes(env_id):
     img = env.render()
     H, W = env.unwrapped.map.shape
     assert img.shape == (H * 8, W * 8, 3) and img.dtype == np.uint8
-    r, c = divmod(env.state_index(), W)
+    r, c = (int(x) for x in env.unwrapped.layout.coords(env.state_index()))
     assert tuple(img[r * 8 + 4, c * 8 + 4]) == (214, 39, 40), "the agent is drawn on its cell"
     env = rlcredit.make(env_id, render_mode="ansi")
     env.reset(seed=0)
@@ -171,8 +171,8 @@ def test_empirical_transition_frequencies_match_model():
     lay = venv.layout()
     s0 = int(np.flatnonzero(lay.start)[0]) + lay.shape[1] + 1  # an open interior cell
     for a in range(4):
-        venv._state[:] = s0  # put every env on the same cell (test-only access)
-        venv._t[:] = 0
+        snap = venv.get_state()  # put every env on the same cell
+        venv.set_state({**snap, "state": [s0] * 2000, "t": [0] * 2000})
         nxt = venv.step(np.full(2000, a))[4]["final_state"]
         freq = np.bincount(nxt, minlength=len(P)) / 2000
         se = np.sqrt(P[s0, a] * (1 - P[s0, a]) / 2000) + 1e-12
@@ -264,6 +264,9 @@ def test_every_env_is_documented_in_fixed_sections(env_id):
     assert positions == sorted(positions)
     spec = env.unwrapped.map
     for ct in spec.legend.values():
-        if ct.kind != "start":
+        if ct.kind not in ("start", "box", "door"):
             assert f"entering a {ct.kind} cell: {ct.reward:+g}" in doc
+        if ct.kind == "box":
+            assert "a box: pushed by walking into it" in doc
+    assert f"- {env_id}: " in doc
     assert f"truncated after {spec.time_limit} steps" in doc

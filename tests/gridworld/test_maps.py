@@ -60,11 +60,11 @@ def test_minimal_map_compiles_to_expected_tables():
         ),
         (
             BASE.replace("reward = 1.0", 'reward = "big"'),
-            r"legend entry 'G': 'reward' must be number, got 'big'",
+            r"<string>:9:1: legend entry 'G': 'reward' must be a finite number \(\|x\| <= 1e12\), got 'big'",
         ),
         (
             BASE.replace('kind = "goal"', 'kind = "wall"'),
-            r"'kind' must be a lowercase name other than wall/floor/agent",
+            r"<string>:9:1: legend entry 'G': unknown kind 'wall'",
         ),
         (
             BASE.replace("terminal = true }", 'terminal = true, place = "middle" }'),
@@ -99,12 +99,12 @@ map = """
 [legend]
 A = { kind = "start", weight = 3.0 }
 B = { kind = "start", weight = 1.0 }
-I = { kind = "flag", intended = true }
+I = { kind = "marker", intended = true }
 '''
     lay = compile_layout(parse_map(text))
     np.testing.assert_allclose(lay.start[[7, 8]], [0.75, 0.25])
     assert lay.intended[10] and lay.step_reward[9, 1] == -0.5  # intended but unrewarded; step cost only
-    assert lay.event[9, 1] == lay.kinds.index("flag")
+    assert lay.event[9, 1] == lay.kinds.index("marker")
 
 
 def test_respawn_cell_returns_to_start_with_its_reward():
