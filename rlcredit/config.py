@@ -63,14 +63,20 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     FileNotFoundError
         If ``path`` does not exist.
     ConfigError
-        ``"PATH: line L, column C: <message>"`` on a TOML syntax error.
+        ``"PATH: line L, column C: <message>"`` on a TOML syntax error; ``"PATH: not UTF-8 text ..."``;
+        ``"PATH: arrays or tables nested too deeply"``.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (invalid byte at offset {e.start})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(_toml_error_message(str(path), text, e)) from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise ConfigError(f"{path}: arrays or tables nested too deeply") from None
 
 
 def _toml_error_message(source: str, text: str, err: tomllib.TOMLDecodeError) -> str:

@@ -26,7 +26,7 @@ from typing import Protocol
 from rlcredit.experiments.pieces import PieceResult, run_piece_safely
 from rlcredit.experiments.spec import Piece
 
-__all__ = ["Backend", "LocalBackend", "RayBackend", "make_backend"]
+__all__ = ["Backend", "LocalBackend", "RayBackend", "exit_with_parent", "make_backend"]
 
 OnResult = Callable[[PieceResult], None]
 
@@ -51,14 +51,57 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker() -> None:
+def _init_worker(parent: int | None = None) -> None:
+    """Set up a worker process; with ``parent`` (the pid of the ``rlcredit run`` process) the worker also
+    exits as soon as that process dies (:func:`exit_with_parent`)."""
     import warnings
 
+    if parent is not None:
+        exit_with_parent(parent)
     import torch
 
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "Agg")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def exit_with_parent(parent: int) -> None:
+    """Make this process die when process ``parent`` (its parent) dies, however the parent dies.
+
+    Without it, a SIGKILLed ``rlcredit run`` leaves its pool workers training their pieces to the end and
+    then idling, and a later ``rlcredit run --resume`` races them for the same run directories. On Linux
+    the kernel delivers SIGKILL to the worker when its parent exits (``prctl(PR_SET_PDEATHSIG)``); elsewhere
+    a daemon thread polls the parent pid once a second. Either way, a parent that is already gone when this
+    runs makes the worker exit at once.
+    """
+    import signal
+    import sys
+
+    armed = False
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(1)
+    if armed:
+        return
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="rlcredit-parent-watch", daemon=True).start()
 
 
 class LocalBackend:
@@ -91,7 +134,9 @@ class LocalBackend:
             return out
         ctx = multiprocessing.get_context("spawn")
         results: list[PieceResult] = []
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker)
+        pool = ProcessPoolExecutor(
+            max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+        )
         try:
             futures = {pool.submit(run_piece_safely, p): p for p in pieces}
             pending = set(futures)

@@ -78,10 +78,6 @@ def _doc(default: Any, doc: str) -> Any:
     return field(default=default, metadata={"doc": doc})
 
 
-def _required(doc: str) -> Any:
-    return field(metadata={"doc": doc})
-
-
 # --------------------------------------------------------------------------------------------- the dataclasses
 
 
@@ -90,8 +86,10 @@ class EnvVariant:
     """One gridworld as the experiment uses it: an id or map file, a short name, keyword arguments of
     ``rlcredit.make`` (test variants only: trainers take an id or map file)."""
 
-    id: str = _required(
-        "A built-in id (see `rlcredit envs`) or a map .toml path (relative to the spec file)."
+    id: str = field(
+        metadata={
+            "doc": "A built-in id (see `rlcredit envs`) or a map .toml path (relative to the spec file)."
+        }
     )
     name: str | None = _doc(
         None, "Short label in run names and tables (default: from the id, e.g. ButtonRoomBridge1)."
@@ -111,7 +109,9 @@ class EnvVariant:
 class EnvSpec:
     """A training env and the test variants every policy trained on it (and every planner) is evaluated on."""
 
-    id: str = _required("The training env: a built-in id or a map .toml path (relative to the spec file).")
+    id: str = field(
+        metadata={"doc": "The training env: a built-in id or a map .toml path (relative to the spec file)."}
+    )
     name: str | None = _doc(None, "Short label in run names and tables (default: from the id).")
     kwargs: dict[str, Any] = field(
         default_factory=dict,
@@ -146,7 +146,7 @@ class EnvSpec:
 class TrainerSpec:
     """A trainer and its config."""
 
-    steps: int = _required("Environment steps to train for.")
+    steps: int = field(metadata={"doc": "Environment steps to train for."})
     algo: Literal["ppo", "reinforce"] | None = _doc(None, "The trainer (default: the table name).")
     config: dict[str, Any] = field(
         default_factory=dict,
@@ -208,8 +208,8 @@ class EvalSpec:
 class ExperimentSpec:
     """A whole experiment: one question, envs, trainers, planners, seeds and metrics."""
 
-    name: str = _required("Experiment name: outputs go to runs/NAME/RUN_ID/.")
-    question: str = _required("The question the experiment answers, in one sentence.")
+    name: str = field(metadata={"doc": "Experiment name: outputs go to runs/NAME/RUN_ID/."})
+    question: str = field(metadata={"doc": "The question the experiment answers, in one sentence."})
     envs: list[EnvSpec] = field(
         metadata={"doc": "Training envs with their test variants (ids, paths, or tables)."}
     )
@@ -364,8 +364,62 @@ def load_spec(path: str | os.PathLike[str], *, overrides: Sequence[str] = ()) ->
     from rlcredit.config import apply_overrides
 
     p = find_spec_file(path)
-    data = apply_overrides(read_toml(p), list(overrides))
+    data = apply_overrides(_read_spec_toml(p), list(overrides))
     return spec_from_data(data, source=str(p), base_dir=p.parent)
+
+
+MAX_DEPTH = 32
+"""Deepest nesting of tables and arrays a spec may have (the real specs use 4)."""
+MAX_SEEDS = 100_000
+MAX_PIECES = 100_000
+MAX_NAME = 100
+MAX_SIMULATIONS = 10_000_000
+"""MCTS simulations per action: the search tree grows by about one node per simulation."""
+MAX_EPISODES = 10_000_000
+MAX_STEPS = 10**12
+
+
+def _read_spec_toml(p: Path) -> dict[str, Any]:
+    """``read_toml`` with every way a file can be unreadable reported as one line naming it."""
+    try:
+        data = read_toml(p)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text (invalid byte at offset {e.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: tables or arrays nested too deeply (at most {MAX_DEPTH} levels)") from None
+    except (IsADirectoryError, PermissionError) as e:
+        raise ConfigError(f"{p}: cannot read the spec ({e.strerror})") from None
+    depth = _depth(data)
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{p}: tables or arrays nested {depth} levels deep (at most {MAX_DEPTH})")
+    return data
+
+
+def _depth(obj: Any) -> int:
+    """Nesting depth of plain data, without recursion (so it cannot overflow the stack itself)."""
+    deepest, stack = 0, [(obj, 0)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if deepest > MAX_DEPTH:
+            break
+        if isinstance(node, Mapping):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
+def _check_name(value: str, key: str, source: str) -> None:
+    """A name that becomes a directory or file name: safe characters, not ``.``/``..``, at most 100 long."""
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", value):
+        raise ConfigError(
+            f"{source}: key '{key}' must be letters, digits, '_', '.', '+' or '-'; got {value!r}"
+        )
+    if value in (".", ".."):
+        raise ConfigError(f"{source}: key '{key}' cannot be {value!r} (it names a directory)")
+    if len(value) > MAX_NAME:
+        raise ConfigError(f"{source}: key '{key}' is {len(value)} characters long; at most {MAX_NAME}")
 
 
 def spec_from_data(
@@ -376,6 +430,9 @@ def spec_from_data(
     The result is *resolved*: env names and test variants are filled in, map paths are absolute, trainer
     and planner ``algo`` are set. Reloading ``spec.to_data()`` gives an equal spec.
     """
+    depth = _depth(data)
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{source}: tables or arrays nested {depth} levels deep (at most {MAX_DEPTH})")
     data = _normalize(dict(data))
     spec = load_dataclass(ExperimentSpec, data, source=source)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
@@ -460,13 +517,41 @@ def _resolve_variant(v: EnvVariant, key: str, source: str, base: Path) -> EnvVar
             )
     for k in v.kwargs:
         if k not in MAKE_KWARGS:
-            raise ConfigError(f"unknown key '{key}.kwargs.{k}' in {source} (known: {', '.join(MAKE_KWARGS)})")
+            raise ConfigError(f"{source}: unknown key '{key}.kwargs.{k}' (known: {', '.join(MAKE_KWARGS)})")
+    _check_kwargs(env_id, v.kwargs, f"{key}.kwargs", source)
     label = v.name or env_label(env_id)
-    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", label):
-        raise ConfigError(
-            f"{source}: key '{key}.name' must be letters, digits, '_', '.', '+' or '-'; got {label!r}"
-        )
+    _check_name(label, f"{key}.name", source)
     return EnvVariant(env_id, label, dict(v.kwargs))
+
+
+def _check_kwargs(env_id: str, kwargs: Mapping[str, Any], key: str, source: str) -> None:
+    """Check an env variant's keyword arguments against its map now, blaming the spec (not the map file)."""
+    if not kwargs:
+        return
+    from rlcredit.gridworld.maps import load_map
+    from rlcredit.gridworld.registry import resolve
+
+    for name in ("layout_seed", "num_layouts"):
+        if name in kwargs:
+            value = kwargs[name]
+            low = 0 if name == "layout_seed" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value < 2**31:
+                raise ConfigError(
+                    f"{source}: key '{key}.{name}' must be an integer in [{low}, 2**31); got {value!r}"
+                )
+    overrides = {k: kwargs[k] for k in ("time_limit", "slip", "gamma", "step_cost") if k in kwargs}
+    if not overrides:
+        return
+    path, variant = resolve(env_id)
+    spec = load_map(path, variant)
+    try:
+        spec.with_overrides(**overrides)
+    except (TypeError, ValueError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        for prefix in (f"{spec.source}: ", f"{path}: "):
+            msg = msg.removeprefix(prefix)
+        msg = msg.removeprefix("override ")
+        raise ConfigError(f"{source}: key '{key}': {msg}") from None
 
 
 def _resolve_env(e: EnvSpec, i: int, source: str, base: Path) -> EnvSpec:
@@ -488,8 +573,12 @@ def _resolve_trainer(name: str, t: TrainerSpec, source: str) -> TrainerSpec:
             f"{source}: key 'trainers.{name}.algo' must be one of {', '.join(map(repr, TRAINER_ALGOS))} "
             f"(or name the table after one); got {algo!r}"
         )
+    if t.steps > MAX_STEPS:
+        raise ConfigError(
+            f"{source}: key 'trainers.{name}.steps' must be at most {MAX_STEPS:.0e}; got {t.steps}"
+        )
     _check_trainer_config(algo, t.config, f"{source} [trainers.{name}.config]")
-    return dataclasses.replace(t, algo=algo)
+    return dataclasses.replace(t, algo=algo)  # type: ignore[arg-type]  # checked against TRAINER_ALGOS
 
 
 def _resolve_planner(name: str, p: PlannerSpec, source: str) -> PlannerSpec:
@@ -499,8 +588,13 @@ def _resolve_planner(name: str, p: PlannerSpec, source: str) -> PlannerSpec:
             f"{source}: key 'planners.{name}.algo' must be one of {', '.join(map(repr, PLANNER_ALGOS))} "
             f"(or name the table after one); got {algo!r}"
         )
+    for field_name, value in (("episodes", p.episodes), ("eval_episodes", p.eval_episodes)):
+        if value is not None and value > MAX_EPISODES:
+            raise ConfigError(
+                f"{source}: key 'planners.{name}.{field_name}' must be at most {MAX_EPISODES:.0e}; got {value}"
+            )
     _check_planner_config(algo, p.config, f"{source} [planners.{name}.config]")
-    return dataclasses.replace(p, algo=algo)
+    return dataclasses.replace(p, algo=algo)  # type: ignore[arg-type]  # checked against PLANNER_ALGOS
 
 
 def _check_trainer_config(algo: str, config: Mapping[str, Any], source: str) -> None:
@@ -517,6 +611,14 @@ def _check_trainer_config(algo: str, config: Mapping[str, Any], source: str) -> 
 def _check_planner_config(algo: str, config: Mapping[str, Any], source: str) -> None:
     from rlcredit.planning.planner import make_planner
 
+    sims = config.get("num_simulations")
+    if "num_simulations" in config and (not isinstance(sims, int) or isinstance(sims, bool)):
+        raise ConfigError(f"{source}: key 'num_simulations' must be an integer; got {sims!r}")
+    if isinstance(sims, int) and sims > MAX_SIMULATIONS:
+        raise ConfigError(
+            f"{source}: key 'num_simulations' must be at most {MAX_SIMULATIONS:.0e} (the search tree grows "
+            f"by about one node per simulation); got {sims}"
+        )
     try:
         make_planner(algo, **dict(config))
     except ConfigError:
@@ -554,19 +656,27 @@ def _obs_shape(v: EnvVariant, obs: str) -> tuple[int, ...]:
 
 
 def _check_spec(spec: ExperimentSpec, source: str) -> None:
-    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", spec.name):
-        raise ConfigError(
-            f"{source}: key 'name' must be letters, digits, '_', '.', '+' or '-'; got {spec.name!r}"
-        )
+    _check_name(spec.name, "name", source)
     if not spec.envs:
         raise ConfigError(f"{source}: key 'envs' needs at least one env")
     if not spec.trainers and not spec.planners:
         raise ConfigError(f"{source}: the spec has no [trainers.*] and no [planners.*]: nothing to run")
-    seeds = spec.seed_list
-    if isinstance(spec.seeds, int) and spec.seeds < 1:
-        raise ConfigError(f"{source}: key 'seeds' must be >= 1, got {spec.seeds}")
-    if len(set(seeds)) != len(seeds) or any(s < 0 for s in seeds):
-        raise ConfigError(f"{source}: key 'seeds' must be distinct non-negative integers; got {seeds}")
+    if isinstance(spec.seeds, int) and not 1 <= spec.seeds <= MAX_SEEDS:
+        raise ConfigError(f"{source}: key 'seeds' must be a count in [1, {MAX_SEEDS}], got {spec.seeds}")
+    if isinstance(spec.seeds, list):
+        if not spec.seeds:
+            raise ConfigError(f"{source}: key 'seeds' is an empty list; give a count or at least one seed")
+        if len(spec.seeds) > MAX_SEEDS:
+            raise ConfigError(f"{source}: key 'seeds' lists {len(spec.seeds)} seeds; at most {MAX_SEEDS}")
+        bad = [s for s in spec.seeds if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s < 2**32]
+        if bad:
+            raise ConfigError(f"{source}: key 'seeds' must hold integers in [0, 2**32); got {bad[0]!r}")
+        if len(set(spec.seeds)) != len(spec.seeds):
+            raise ConfigError(f"{source}: key 'seeds' lists seed {_dup([str(s) for s in spec.seeds])} twice")
+    if spec.eval.episodes > MAX_EPISODES:
+        raise ConfigError(
+            f"{source}: key 'eval.episodes' must be at most {MAX_EPISODES:.0e}; got {spec.eval.episodes}"
+        )
     labels = [e.label for e in spec.envs]
     if len(set(labels)) != len(labels):
         raise ConfigError(
@@ -575,9 +685,10 @@ def _check_spec(spec: ExperimentSpec, source: str) -> None:
     both = set(spec.trainers) & set(spec.planners)
     if both:
         raise ConfigError(f"{source}: {sorted(both)[0]!r} names both a trainer and a planner")
-    for agent in spec.agents:
-        if not re.fullmatch(r"[A-Za-z0-9_.+-]+", agent):
-            raise ConfigError(f"{source}: agent name {agent!r} must be letters, digits, '_', '.', '+' or '-'")
+    for agent in spec.trainers:
+        _check_name(agent, f"trainers.{agent}", source)
+    for agent in spec.planners:
+        _check_name(agent, f"planners.{agent}", source)
     _check_trainer_envs(spec, source)
     for name, region in spec.eval.regions.items():
         from rlcredit.gridworld.maps import parse_region
@@ -606,6 +717,18 @@ def _check_spec(spec: ExperimentSpec, source: str) -> None:
                 f"{source}: key 'metrics[{i}]': unknown metric {m!r}; known: {', '.join(known)}"
             )
     _check_sweep(spec, source)
+    pieces = len(spec.seed_list) * len(spec.envs) * sum(_combos(spec, a) for a in spec.agents)
+    if pieces > MAX_PIECES:
+        raise ConfigError(f"{source}: the spec expands to {pieces} pieces; at most {MAX_PIECES}")
+
+
+def _combos(spec: ExperimentSpec, agent: str) -> int:
+    """Swept value combinations of one agent (1 without a sweep)."""
+    n = 1
+    for key, values in spec.sweep.items():
+        if key.split(".")[0] == agent:
+            n *= max(len(values), 1)
+    return n
 
 
 def _check_trainer_envs(spec: ExperimentSpec, source: str) -> None:
@@ -628,12 +751,12 @@ def _check_trainer_envs(spec: ExperimentSpec, source: str) -> None:
             obs = {t.config.get("obs", e.obs) or "index" for t in spec.trainers.values()}
             for o in sorted(obs):
                 want = _obs_shape(e.train, o)
-                for j, t in enumerate(e.tests):
-                    got = _obs_shape(t, o)
+                for j, variant in enumerate(e.tests):
+                    got = _obs_shape(variant, o)
                     if got != want:
                         raise ConfigError(
                             f"{source}: key 'envs[{i}].test[{j}]': a policy trained on {e.label} with obs={o!r} "
-                            f"sees observations of shape {want}, but {t.label} gives {got}; test on variants "
+                            f"sees observations of shape {want}, but {variant.label} gives {got}; test on variants "
                             f"of the same size, or train with obs = 'coords'"
                         )
 
@@ -726,7 +849,9 @@ def parse_sweep_args(items: Sequence[str]) -> dict[str, list[Any]]:
 
 
 def _split_top_level(text: str) -> list[str]:
-    parts, depth, quote, cur = [], 0, "", []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, ""
     for ch in text:
         if quote:
             quote = "" if ch == quote else quote
@@ -800,10 +925,10 @@ def _piece(
 ) -> Piece:
     """One piece; ``values`` maps swept paths (``("config", "lr")``, ``("steps",)``) to this piece's values."""
     is_trainer = agent in spec.trainers
-    base = spec.trainers[agent] if is_trainer else spec.planners[agent]
+    base: TrainerSpec | PlannerSpec = spec.trainers[agent] if is_trainer else spec.planners[agent]
     config = dict(base.config)
-    steps = base.steps if is_trainer else 0
-    episodes = 0 if is_trainer else base.episodes
+    steps = base.steps if isinstance(base, TrainerSpec) else 0
+    episodes = base.episodes if isinstance(base, PlannerSpec) else 0
     for path, v in values.items():
         if path[0] == "config":
             config[path[1]] = v
@@ -843,7 +968,7 @@ def _piece(
 
 
 def _eval_for(spec: ExperimentSpec, base: TrainerSpec | PlannerSpec, is_trainer: bool) -> EvalSpec:
-    if is_trainer or base.eval_episodes is None:
+    if is_trainer or not isinstance(base, PlannerSpec) or base.eval_episodes is None:
         return spec.eval
     return dataclasses.replace(spec.eval, episodes=base.eval_episodes)
 

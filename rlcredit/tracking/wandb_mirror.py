@@ -8,12 +8,20 @@ makes every method a no-op and never imports wandb.
 All series share one x axis: each :meth:`log` also logs ``global_step`` (environment steps), and every
 metric is declared with ``step_metric="global_step"``. wandb's own ``step`` counter is left to wandb, so a
 resumed run can log again from an earlier ``global_step``.
+
+One offline folder per run: wandb writes a new ``offline-run-*`` folder every time a run id is opened
+again (a resumed run, the plots mirrored after training). Offline folders that were never synced are only
+a mirror of the run directory, so :class:`WandbMirror` with ``replace_offline=True`` deletes them
+(:attr:`WandbMirror.replaced`) and the caller logs the run directory's rows again (:meth:`log_rows`);
+folders already uploaded by ``wandb sync`` are kept. :func:`sync_hint` gives the ``wandb sync`` command for
+a run or experiment directory.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -23,7 +31,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["WANDB_MODES", "WandbMirror"]
+__all__ = ["WANDB_MODES", "WandbMirror", "offline_runs", "sync_hint"]
 
 WANDB_MODES = ("offline", "online", "disabled")
 STEP_KEY = "global_step"
@@ -48,6 +56,10 @@ class WandbMirror:
         wandb's ``resume`` argument.
     settings : mapping, optional
         Extra ``wandb.Settings`` fields, overriding the quiet defaults (``silent=True``, ``console="off"``).
+    replace_offline : bool
+        Offline mode with a ``run_id``: delete this run's unsynced ``offline-run-*`` folders under ``dir``
+        first, so the run keeps one folder (the caller then logs the run directory again; see
+        :attr:`replaced`). Tags are deduplicated, keeping their order.
 
     Raises
     ------
@@ -72,8 +84,9 @@ class WandbMirror:
         config: Mapping[str, Any] | Any = None,
         dir: str | os.PathLike[str] | None = None,
         run_id: str | None = None,
-        resume: str | None = None,
+        resume: Literal["allow", "never", "must", "auto"] | None = None,
         settings: Mapping[str, Any] | None = None,
+        replace_offline: bool = False,
     ) -> None:
         if mode not in WANDB_MODES:
             raise ValueError(f"wandb mode must be one of {', '.join(WANDB_MODES)}; got {mode!r}")
@@ -81,8 +94,15 @@ class WandbMirror:
         self.run: Any = None
         self._wandb: Any = None
         self._last_step: int | None = None
+        self.replaced = False
+        """Whether unsynced offline folders of this run were deleted (their rows must be logged again)."""
         if mode == "disabled":
             return
+        if replace_offline and mode == "offline" and run_id and dir is not None:
+            stale = [p for p in offline_runs(dir, run_id=run_id) if not _synced(p)]
+            for p in stale:
+                shutil.rmtree(p, ignore_errors=True)
+            self.replaced = bool(stale)
         import wandb
 
         from rlcredit.config import to_dict
@@ -90,13 +110,13 @@ class WandbMirror:
         self._wandb = wandb
         if dir is not None:
             Path(dir).mkdir(parents=True, exist_ok=True)
-        quiet = {"silent": True, "console": "off"}
+        quiet: dict[str, Any] = {"silent": True, "console": "off"}
         quiet.update(settings or {})
         self.run = wandb.init(
             project=project,
             group=group,
             job_type=job_type,
-            tags=list(tags),
+            tags=list(dict.fromkeys(tags)),  # ordered, without duplicates
             name=name,
             config=to_dict(config) if config is not None else None,
             dir=os.fspath(dir) if dir is not None else None,
@@ -134,6 +154,34 @@ class WandbMirror:
         if self._last_step is not None:
             payload[STEP_KEY] = self._last_step
         self.run.log(payload)
+
+    def log_rows(self, rows: Iterable[Mapping[str, Any]], step_key: str = STEP_KEY) -> int:
+        """Log metric rows again (e.g. ``metrics.csv`` after :attr:`replaced`), each at its ``step_key``.
+
+        Returns the number of rows logged.
+        """
+        n = 0
+        for row in rows:
+            step = row.get(step_key)
+            self.log(
+                {k: v for k, v in row.items() if k != step_key}, step=int(step) if step is not None else None
+            )
+            n += 1
+        return n
+
+    def log_plots(self, plots_dir: str | os.PathLike[str], *, prefix: str = "plots") -> list[str]:
+        """Log every ``*.png`` in ``plots_dir`` as an image ``PREFIX/NAME`` (at the last step logged).
+
+        Returns the keys logged (empty when disabled or there are no plots).
+        """
+        if self.run is None:
+            return []
+        keys = []
+        for png in sorted(Path(plots_dir).glob("*.png")):
+            key = f"{prefix}/{png.stem}"
+            self.log_image(key, png)
+            keys.append(key)
+        return keys
 
     def log_table(
         self,
@@ -192,3 +240,37 @@ class WandbMirror:
         tb: TracebackType | None,
     ) -> None:
         self.finish(exit_code=0 if exc_type is None else 1)
+
+
+def offline_runs(directory: str | os.PathLike[str], *, run_id: str | None = None) -> list[Path]:
+    """The ``offline-run-*`` folders under ``directory`` (a run directory: ``DIR/wandb/``; an experiment
+    directory: every piece's), oldest first; only those of ``run_id`` when given."""
+    root = Path(directory)
+    found = list(root.glob("wandb/offline-run-*")) + list(root.glob("*/wandb/offline-run-*"))
+    if run_id is not None:
+        found = [p for p in found if p.name.endswith(f"-{run_id}")]
+    return sorted((p for p in found if p.is_dir()), key=lambda p: p.name)
+
+
+def _synced(folder: Path) -> bool:
+    """Whether ``wandb sync`` uploaded this offline folder (it leaves ``run-ID.wandb.synced`` beside the log)."""
+    return any(folder.glob("*.wandb.synced"))
+
+
+def sync_hint(directory: str | os.PathLike[str]) -> str | None:
+    """``"wandb: N offline run(s) not uploaded yet; upload with: wandb sync PATHS"``, or None if there are none.
+
+    ``PATHS`` is the folder itself for one run, a glob for many (what a shell expands to the same folders).
+    """
+    folders = [p for p in offline_runs(directory) if not _synced(p)]
+    if not folders:
+        return None
+    root = Path(directory)
+    if len(folders) == 1:
+        target = str(folders[0])
+    elif all(p.parent.parent == root for p in folders):
+        target = str(root / "wandb" / "offline-run-*")
+    else:
+        target = str(root / "*" / "wandb" / "offline-run-*")
+    n = len(folders)
+    return f"wandb: {n} offline run{'s' if n > 1 else ''} not uploaded yet; upload with: wandb sync {target}"

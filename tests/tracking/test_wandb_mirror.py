@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pandas as pd
 import pytest
 
 from rlcredit.tracking import WandbMirror
+from rlcredit.tracking.wandb_mirror import offline_runs, sync_hint
 
 
 def test_invalid_mode_message() -> None:
@@ -40,31 +40,6 @@ def test_disabled_mode_is_a_no_op_and_imports_neither_wandb_nor_torch(tmp_path: 
     assert not (tmp_path / "run" / "wandb").exists()
 
 
-def _wandb_records(path: Path) -> list:
-    """Decode the records of a ``.wandb`` transaction log (LevelDB-style log: 32 KiB blocks of chunks)."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    data = path.read_bytes()
-    block, pos, pending, records = 32768, 7, b"", []  # 7-byte file header ":W&B" + magic + version
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        if left < 7:
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        if kind == 0 and length == 0:
-            pos += left
-            continue
-        chunk = data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        pending = chunk if kind in (1, 2) else pending + chunk
-        if kind in (1, 4):
-            rec = pb.Record()
-            rec.ParseFromString(pending)
-            records.append(rec)
-    return records
-
-
 @pytest.fixture
 def quiet_offline_env(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -81,11 +56,27 @@ def quiet_offline_env(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("NO_PROXY", "")
 
 
+def _spy_log(wb: WandbMirror) -> list[dict]:
+    """Record every payload the mirror hands to wandb's public ``Run.log``, then let wandb have it."""
+    calls: list[dict] = []
+    real = wb.run.log
+
+    def log(data, *args, **kwargs):
+        calls.append(dict(data))
+        return real(data, *args, **kwargs)
+
+    wb.run.log = log
+    return calls
+
+
 def test_offline_run_writes_under_dir_with_global_step_axis(tmp_path: Path, quiet_offline_env) -> None:
+    """Checked through wandb's public Run API and the media files wandb writes in this process (never
+    through its binary log, whose flush a loaded machine delays)."""
     from PIL import Image
 
     run_dir = tmp_path / "run"
-    img = tmp_path / "plot.png"
+    (run_dir / "plots").mkdir(parents=True)
+    img = run_dir / "plots" / "reach.png"
     Image.new("RGB", (4, 3), (255, 0, 0)).save(img)
     n = 5000
     df = pd.DataFrame(
@@ -99,42 +90,39 @@ def test_offline_run_writes_under_dir_with_global_step_axis(tmp_path: Path, quie
         "offline",
         group="wirehead",
         job_type="train",
-        tags=("ppo", "seed0"),
+        tags=("ppo", "seed0", "ppo"),
         name="ppo-0",
         config={"lr": 3e-4, "ppo": {"clip": 0.2}, "hidden": (64, 64)},
         dir=run_dir,
     ) as wb:
         assert wb.enabled
+        calls = _spy_log(wb)
+        run = wb.run
+        assert (run.group, run.job_type, run.name, list(run.tags)) == (
+            "wirehead",
+            "train",
+            "ppo-0",
+            ["ppo", "seed0"],
+        )
+        assert dict(run.config) == {"lr": 3e-4, "ppo": {"clip": 0.2}, "hidden": [64, 64]}
         wb.log({"charts/return": 0.5}, step=128)
         wb.log({"charts/return": 0.75}, step=256)
         wb.log_table("credit", df, max_rows=2000)
-        wb.log_image("plots/reach", img, caption="reach")
+        assert wb.log_plots(run_dir / "plots") == ["plots/reach"]
         wb.update_summary({"final/return": 0.75})
+        summary = dict(run.summary)
         offline = wb.run_dir
     assert not wb.enabled
     wb.finish()  # idempotent
 
-    assert offline.parent == run_dir / "wandb" and offline.name.startswith("offline-run-")
-    (log_file,) = offline.glob("run-*.wandb")
-    records = _wandb_records(log_file)
-    kinds = [r.WhichOneof("record_type") for r in records]
-    run_rec = records[kinds.index("run")].run
-    assert (run_rec.run_group, run_rec.job_type, list(run_rec.tags)) == (
-        "wirehead",
-        "train",
-        ["ppo", "seed0"],
+    # Every payload carries the shared x axis; tables and images attach to the last step.
+    assert [c["global_step"] for c in calls] == [128, 256, 256, 256]
+    assert [c.get("charts/return") for c in calls[:2]] == [0.5, 0.75]
+    assert (
+        summary["charts/return"] == 0.75 and summary["global_step"] == 256 and summary["final/return"] == 0.75
     )
-    config = {item.key: json.loads(item.value_json) for item in run_rec.config.update}
-    assert config["lr"] == 3e-4 and config["ppo"] == {"clip": 0.2} and config["hidden"] == [64, 64]
-    metrics = [r.metric for r in records if r.WhichOneof("record_type") == "metric"]
-    assert any(m.glob_name == "*" and m.step_metric == "global_step" for m in metrics)
-    history = [
-        {item.key or "/".join(item.nested_key): item.value_json for item in r.history.item}
-        for r in records
-        if r.WhichOneof("record_type") == "history"
-    ]
-    assert [(h["global_step"], h["charts/return"]) for h in history[:2]] == [("128", "0.5"), ("256", "0.75")]
-    assert all(h["global_step"] == "256" for h in history[2:])  # table and image attach to the last step
+    assert offline.parent == run_dir / "wandb" and offline.name.startswith("offline-run-")
+    assert offline_runs(run_dir) == [offline]
 
     (table_file,) = (offline / "files" / "media" / "table").glob("credit_*.table.json")
     table = json.loads(table_file.read_text())
@@ -146,3 +134,37 @@ def test_offline_run_writes_under_dir_with_global_step_axis(tmp_path: Path, quie
     assert ts == expected.tolist()  # deterministic: the same rows every time
     (png,) = (offline / "files" / "media" / "images" / "plots").glob("reach_*.png")
     assert Image.open(png).size == (4, 3)
+
+
+def test_reopened_offline_run_keeps_one_folder_unless_synced(tmp_path: Path, quiet_offline_env) -> None:
+    run_dir = tmp_path / "run"
+    with WandbMirror("offline", dir=run_dir) as wb:
+        run_id = wb.run.id
+        first = wb.run_dir
+    assert offline_runs(run_dir) == [first]
+    # Opened again (a resumed run): the unsynced folder is only a mirror, so it is replaced.
+    with WandbMirror("offline", dir=run_dir, run_id=run_id, resume="allow", replace_offline=True) as wb:
+        assert wb.replaced and wb.run.id == run_id
+        calls = _spy_log(wb)
+        assert wb.log_rows([{"global_step": 10, "a": 1.0}, {"global_step": 20, "a": 2.0}]) == 2
+        second = wb.run_dir
+    assert calls == [{"a": 1.0, "global_step": 10}, {"a": 2.0, "global_step": 20}]
+    # (Opened within the same second, wandb names the new folder like the old one.)
+    assert offline_runs(run_dir) == [second] and (second == first or not first.exists())
+    hint = sync_hint(run_dir)
+    assert hint == f"wandb: 1 offline run not uploaded yet; upload with: wandb sync {second}"
+    # Once `wandb sync` has uploaded a folder, it is history on the server: keep it, and say nothing.
+    (second / f"run-{run_id}.wandb.synced").write_text("")
+    assert sync_hint(run_dir) is None
+    with WandbMirror("offline", dir=run_dir, run_id=run_id, resume="allow", replace_offline=True) as wb:
+        assert not wb.replaced
+    assert len(offline_runs(run_dir)) == 2 and second.exists()
+
+
+def test_sync_hint_for_an_experiment_directory(tmp_path: Path) -> None:
+    for piece, run_id in (("ppo-s0", "aaaa1111"), ("vi-s0", "bbbb2222")):
+        (tmp_path / piece / "wandb" / f"offline-run-20250101_000000-{run_id}").mkdir(parents=True)
+    assert sync_hint(tmp_path) == (
+        f"wandb: 2 offline runs not uploaded yet; upload with: wandb sync {tmp_path}/*/wandb/offline-run-*"
+    )
+    assert sync_hint(tmp_path / "missing") is None
