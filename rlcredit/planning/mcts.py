@@ -1,4 +1,17 @@
-"""Monte Carlo tree search on an exact tabular model: UCT (random or value rollouts) and PUCT (with a prior).
+"""Search on an exact tabular model: UCT/PUCT (the bounded planner) and a Bellman search that converges.
+
+Two searches share :func:`mcts` (``search="uct"``, the default, or ``search="bellman"``):
+
+- **UCT / PUCT** (random or value rollouts, or a prior): the classic bounded planner. It is consistent only
+  asymptotically: with sparse, delayed rewards the branch behind a modest near reward can stay starved for
+  millions of simulations.
+- **Bellman search** (:func:`bellman_search`): trial-based heuristic search over the ``(depth, state)`` DAG
+  with transpositions merged, exact expected (Bellman) backups over every outcome of an action, and
+  admissible upper bounds at unexpanded nodes, with nodes labelled *solved* once their value is exact
+  (as in AO* / labelled RTDP: Bonet & Geffner 2003). Each trial follows the action with the best upper bound
+  and samples an outcome among the unsolved ones; when the root is solved its action is optimal (ties
+  aside), and the result says so. A budget of trials bounds the work; the reachable DAG bounds what
+  convergence can need (at most ``(depth + 1) * S`` nodes).
 
 MCTS is a planner: it explicitly maximizes reward by simulating the model, in contrast with a policy-gradient
 trainer, which only strengthens what happened to precede reward. The search runs on the transitions of a
@@ -41,7 +54,10 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit
 
-__all__ = ["MCTSResult", "MCTSTree", "SearchModel", "mcts"]
+__all__ = ["BellmanDAG", "MCTSResult", "MCTSTree", "SearchModel", "bellman_search", "mcts"]
+
+SEARCHES = ("uct", "bellman")
+"""Search variants :func:`mcts` accepts (``search=``)."""
 
 _ROLLOUT_MODES = {"random": 0, "value": 1, None: 2}
 _NO_CAP = 2**62
@@ -261,8 +277,14 @@ def mcts(
     c_puct: float = 1.25,
     value_fn: np.ndarray | Callable[[int], float] | None = None,
     tree: MCTSTree | None = None,
+    search: Literal["uct", "bellman"] = "uct",
 ) -> MCTSResult:
     """Search the model from ``state`` and return the root action statistics and the tree.
+
+    ``search="bellman"`` runs :func:`bellman_search` instead of UCT (``num_simulations`` trials, ``seed``,
+    ``max_depth``, ``gamma`` and ``value_fn`` apply; a ``value_fn`` is then taken as an *upper bound* on
+    the optimal value; the UCT-only options ``c_uct``, ``rollout``, ``rollout_depth``, ``prior``, ``c_puct``
+    and ``tree`` must keep their defaults).
 
     Parameters
     ----------
@@ -301,10 +323,14 @@ def mcts(
         ``value_fn(state) -> float`` (called once per state).
     tree : MCTSTree or None
         A tree to continue (e.g. ``previous.tree.subtree(action, state)``); it must be rooted at ``state``.
+    search : "uct" or "bellman"
+        The search variant (module docstring).
 
     Returns
     -------
     MCTSResult
+        For ``search="bellman"``: ``visits`` are the trials through each root action, ``q`` the root's
+        Bellman action values (exact where solved, upper bounds elsewhere) and ``tree`` a :class:`BellmanDAG`.
 
     Raises
     ------
@@ -312,6 +338,24 @@ def mcts(
         For an invalid state, a terminal state, ``num_simulations <= 0``, a prior of the wrong shape, or a
         tree rooted elsewhere.
     """
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {', '.join(SEARCHES)}; got {search!r}")
+    if search == "bellman":
+        uct_only = {
+            "c_uct": c_uct != math.sqrt(2.0),
+            "rollout": rollout != "random",
+            "rollout_depth": rollout_depth != 50,
+            "prior": prior is not None,
+            "c_puct": c_puct != 1.25,
+            "tree": tree is not None,
+        }
+        given = [k for k, v in uct_only.items() if v]
+        if given:
+            raise ValueError(f"search='bellman' does not use {', '.join(given)} (UCT options)")
+        return bellman_search(
+            model, state, num_trials=num_simulations, seed=seed, max_depth=max_depth, gamma=gamma,
+            upper_bound=value_fn,
+        )  # fmt: skip
     sm = SearchModel.from_model(model)
     S, A = sm.num_states, sm.num_actions
     state = _check_state(state, S)
@@ -683,3 +727,303 @@ def _search(
             qmin = min(qmin, q)
             qmax = max(qmax, q)
     return num_nodes
+
+
+# --------------------------------------------------------------------------------------- Bellman search
+
+
+@dataclass(frozen=True, eq=False)
+class BellmanDAG:
+    """The ``(depth, state)`` DAG a :func:`bellman_search` built (depth 0 is the root's time).
+
+    Attributes
+    ----------
+    root_state : int
+    value : ndarray (D + 1, S) float64
+        Bellman value of each expanded node: exact where ``solved``, an upper bound elsewhere; NaN where
+        never expanded. ``D`` is the depth cap (steps left at the root); row ``D`` is the end (value 0).
+    solved : ndarray (D + 1, S) bool
+        Nodes whose value is exact.
+    expanded : ndarray (D + 1, S) bool
+        Nodes whose action values were computed.
+    trials : int
+        Trials run.
+    """
+
+    root_state: int
+    value: np.ndarray
+    solved: np.ndarray
+    expanded: np.ndarray
+    trials: int
+
+    @property
+    def num_nodes(self) -> int:
+        """Expanded nodes."""
+        return int(self.expanded.sum())
+
+    @property
+    def converged(self) -> bool:
+        """Whether the root is solved: its action is optimal (up to ties)."""
+        return bool(self.solved[0, self.root_state])
+
+    def subtree(self, action: int, next_state: int) -> None:
+        """No reuse: a Bellman search starts afresh from each state (it returns None, as for an outcome
+        UCT never sampled)."""
+        return None
+
+
+def bellman_search(
+    model: Any,
+    state: int,
+    *,
+    num_trials: int = 10_000,
+    seed: int = 0,
+    max_depth: int | None = None,
+    gamma: float | None = None,
+    upper_bound: np.ndarray | Callable[[int], float] | None = None,
+) -> MCTSResult:
+    """Trial-based Bellman search over the ``(depth, state)`` DAG from ``state``; converges to the optimum.
+
+    Every node ``(d, s)`` (``d`` steps after the root, so ``D - d`` steps left) is expanded once: its action
+    values ``Q(d, s, a) = R(s, a) + gamma * sum_s' P(s'|s, a) U(d + 1, s')`` use the values ``U`` of the
+    children, or an admissible upper bound where a child is not expanded yet. ``U(d, s) = max_a Q``. A
+    trial descends from the root by the action with the largest ``Q`` (lowest index among ties) and an
+    outcome sampled in proportion to ``P`` among the children not yet solved, until it reaches the end of
+    the horizon, a terminal state or a solved node; then it backs the Bellman values up its path. A node
+    is solved when every outcome of its greedy action is solved: its value is then exact (upper bounds of
+    the other actions are below it). The search stops when the root is solved or the trials run out.
+
+    Parameters
+    ----------
+    model : TabularMDP, gridworld env or SearchModel
+    state : int
+        Root state (not terminal).
+    num_trials : int
+        Budget of trials (each expands at most one path of nodes).
+    seed : int
+        Seed of the outcome sampling (the result is a deterministic function of the arguments).
+    max_depth : int or None
+        Steps left at the root; default (and cap) the model's horizon. Required when the model has none.
+    gamma : float or None
+        Discount; default the model's.
+    upper_bound : ndarray (S,), callable or None
+        An upper bound on the optimal value of each state for any number of steps left (e.g. value
+        iteration's ``V*`` of an optimistic model). Default: ``max(0, max R) * sum_{k < steps left} gamma^k``,
+        always admissible and loose (the search then expands most of the reachable DAG).
+
+    Returns
+    -------
+    MCTSResult
+        ``action`` greedy at the root, ``q`` the root's action values, ``visits`` the trials through each
+        root action, ``tree`` the :class:`BellmanDAG` (``tree.converged`` says whether the root was solved).
+    """
+    sm = SearchModel.from_model(model)
+    S, A = sm.num_states, sm.num_actions
+    state = _check_state(state, S)
+    if sm.terminal[state]:
+        raise ValueError(f"state {state} is terminal: there is nothing to plan from it")
+    if num_trials <= 0:
+        raise ValueError(f"num_trials must be positive, got {num_trials}")
+    gamma = sm.gamma if gamma is None else float(gamma)
+    if not 0.0 <= gamma <= 1.0:
+        raise ValueError(f"gamma must be in [0, 1], got {gamma}")
+    D = sm.horizon if max_depth is None else int(max_depth)
+    if D is None:
+        raise ValueError("bellman search needs a finite depth: the model has no horizon, pass max_depth")
+    if sm.horizon is not None:
+        D = min(D, sm.horizon)
+    if D <= 0:
+        raise ValueError(f"max_depth must be positive, got {max_depth}")
+    live = ~sm.terminal
+    r_max = max(float(sm.R[live].max()) if live.any() else 0.0, 0.0)
+    steps_weight = np.cumsum(np.concatenate([[0.0], gamma ** np.arange(D)]))  # sum_{k<n} gamma^k, n=0..D
+    if upper_bound is None:
+        bound = np.zeros(S)
+        scale = r_max
+    else:
+        bound = _values_array(upper_bound, S)
+        scale = -1.0
+    probs = np.diff(np.concatenate([[0.0], sm.cumprob]))
+    starts = sm.indptr[:-1]
+    probs[starts[sm.indptr[1:] > starts]] = sm.cumprob[starts[sm.indptr[1:] > starts]]
+    value = np.full((D + 1, S), np.nan)
+    solved = np.zeros((D + 1, S), np.bool_)
+    expanded = np.zeros((D + 1, S), np.bool_)
+    q_root = np.zeros(A)
+    visits = np.zeros(A, np.int64)
+    trials = _bellman_trials(
+        sm.indptr, sm.indices, probs, sm.R, sm.terminal, gamma, D, bound, scale, steps_weight,
+        state, int(num_trials), int(seed) % (2**32), value, solved, expanded, q_root, visits,
+    )  # fmt: skip
+    dag = BellmanDAG(root_state=state, value=value, solved=solved, expanded=expanded, trials=int(trials))
+    return MCTSResult(action=int(np.argmax(q_root)), visits=visits, q=q_root.copy(), tree=dag)  # type: ignore[arg-type]
+
+
+@njit(cache=True)
+def _bellman_trials(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    probs: np.ndarray,
+    R: np.ndarray,
+    terminal: np.ndarray,
+    gamma: float,
+    D: int,
+    bound: np.ndarray,
+    scale: float,
+    steps_weight: np.ndarray,
+    root: int,
+    num_trials: int,
+    seed: int,
+    value: np.ndarray,
+    solved: np.ndarray,
+    expanded: np.ndarray,
+    q_root: np.ndarray,
+    visits: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    np.random.seed(seed)
+    A = R.shape[1]
+    path_d = np.empty(D + 1, np.int64)
+    path_s = np.empty(D + 1, np.int64)
+    q = np.empty(A)
+    trials = 0
+    while trials < num_trials and not solved[0, root]:
+        trials += 1
+        d = 0
+        s = root
+        k = 0
+        first = -1
+        while True:
+            path_d[k] = d
+            path_s[k] = s
+            k += 1
+            if not expanded[d, s]:
+                _bellman_backup(d, s, indptr, indices, probs, R, terminal, gamma, D, bound, scale,
+                                steps_weight, value, solved, expanded, q)  # fmt: skip
+            if solved[d, s]:
+                break
+            a = _greedy(d, s, indptr, indices, probs, R, terminal, gamma, D, bound, scale, steps_weight,
+                        value, q)  # fmt: skip
+            if d == 0:
+                first = a
+            # an outcome among the unsolved children, in proportion to its probability
+            row = s * A + a
+            total = 0.0
+            for j in range(indptr[row], indptr[row + 1]):
+                s2 = indices[j]
+                if not _is_solved(d + 1, s2, terminal, D, solved):
+                    total += probs[j]
+            if total <= 0.0:
+                break  # every outcome solved: the backup below labels this node
+            u = np.random.random() * total
+            nxt = -1
+            for j in range(indptr[row], indptr[row + 1]):
+                s2 = indices[j]
+                if not _is_solved(d + 1, s2, terminal, D, solved):
+                    nxt = s2
+                    u -= probs[j]
+                    if u < 0.0:
+                        break
+            d += 1
+            s = nxt
+        if first >= 0:
+            visits[first] += 1
+        for i in range(k - 1, -1, -1):
+            _bellman_backup(path_d[i], path_s[i], indptr, indices, probs, R, terminal, gamma, D, bound, scale,
+                            steps_weight, value, solved, expanded, q)  # fmt: skip
+    _greedy(0, root, indptr, indices, probs, R, terminal, gamma, D, bound, scale, steps_weight, value, q)
+    q_root[:] = q
+    return trials
+
+
+@njit(cache=True)
+def _is_solved(d: int, s: int, terminal: np.ndarray, D: int, solved: np.ndarray) -> bool:  # pragma: no cover
+    return d >= D or terminal[s] or solved[d, s]
+
+
+@njit(cache=True)
+def _child_value(
+    d: int,
+    s: int,
+    terminal: np.ndarray,
+    D: int,
+    bound: np.ndarray,
+    scale: float,
+    steps_weight: np.ndarray,
+    value: np.ndarray,
+) -> float:  # pragma: no cover - compiled
+    if d >= D or terminal[s]:
+        return 0.0
+    v = value[d, s]
+    if v == v:  # expanded (not NaN)
+        return v
+    return scale * steps_weight[D - d] if scale >= 0.0 else bound[s]
+
+
+@njit(cache=True)
+def _greedy(
+    d: int,
+    s: int,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    probs: np.ndarray,
+    R: np.ndarray,
+    terminal: np.ndarray,
+    gamma: float,
+    D: int,
+    bound: np.ndarray,
+    scale: float,
+    steps_weight: np.ndarray,
+    value: np.ndarray,
+    q: np.ndarray,
+) -> int:  # pragma: no cover - compiled
+    """Fill ``q`` with the Bellman action values of node (d, s); return the best action (lowest on ties)."""
+    A = R.shape[1]
+    best = 0
+    for a in range(A):
+        row = s * A + a
+        acc = 0.0
+        for j in range(indptr[row], indptr[row + 1]):
+            acc += probs[j] * _child_value(d + 1, indices[j], terminal, D, bound, scale, steps_weight, value)
+        q[a] = R[s, a] + gamma * acc
+        if q[a] > q[best]:
+            best = a
+    return best
+
+
+@njit(cache=True)
+def _bellman_backup(
+    d: int,
+    s: int,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    probs: np.ndarray,
+    R: np.ndarray,
+    terminal: np.ndarray,
+    gamma: float,
+    D: int,
+    bound: np.ndarray,
+    scale: float,
+    steps_weight: np.ndarray,
+    value: np.ndarray,
+    solved: np.ndarray,
+    expanded: np.ndarray,
+    q: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Expand or update node (d, s): its value and whether it is solved."""
+    if solved[d, s]:
+        return
+    expanded[d, s] = True
+    if terminal[s] or d >= D:
+        value[d, s] = 0.0
+        solved[d, s] = True
+        return
+    A = R.shape[1]
+    a = _greedy(d, s, indptr, indices, probs, R, terminal, gamma, D, bound, scale, steps_weight, value, q)
+    value[d, s] = q[a]
+    row = s * A + a
+    done = True
+    for j in range(indptr[row], indptr[row + 1]):
+        if not _is_solved(d + 1, indices[j], terminal, D, solved):
+            done = False
+            break
+    solved[d, s] = done

@@ -267,3 +267,73 @@ def test_errors(kwargs, message):
 def test_error_for_a_non_model():
     with pytest.raises(ValueError, match="model must be a TabularMDP or an env"):
         mcts(object(), 0)
+
+
+# ------------------------------------------------------------------------------------------ Bellman search
+
+
+def _reachable_by_time(m: TabularMDP) -> list[np.ndarray]:
+    """``at[t]``: non-terminal states some policy can be in at time t (forward reachability on P's support)."""
+    import scipy.sparse as sp
+
+    P2 = sp.csr_matrix(m.P2)
+    S, A = m.num_states, m.num_actions
+    cur = m.initial > 0
+    at = []
+    for _ in range(m.horizon):
+        at.append(cur & ~m.terminal)
+        rows = (np.flatnonzero(cur & ~m.terminal)[:, None] * A + np.arange(A)).ravel()
+        cur = np.zeros(S, bool)
+        cur[np.unique(P2[rows].indices)] = True
+    return at
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kw", "times"),
+    [
+        ("rlcredit/ButtonRoomBridge2-v0", {"slip": 0.1, "time_limit": 12}, None),  # every t
+        ("rlcredit/ButtonRoomBridge1-v0", {"slip": 0.1}, (0, 50, 95, 97)),
+        ("rlcredit/CliffSlippery-v0", {}, (0, 50, 97)),
+    ],
+)
+def test_bellman_search_matches_backward_induction_at_every_reachable_state(env_id, kw, times):
+    """With slip, at every state reachable at the tested times, the Bellman search converges within its
+    budget and picks an action backward induction rates optimal (ties allowed)."""
+    m = rlcredit.make(env_id, **kw).unwrapped.to_mdp()
+    bi = backward_induction(m, return_q=True)
+    at = _reachable_by_time(m)
+    checked = 0
+    for t in range(m.horizon) if times is None else times:
+        for s in np.flatnonzero(at[t]):
+            r = mcts(m, int(s), num_simulations=20_000, seed=1, max_depth=m.horizon - t, search="bellman")
+            Q = bi.Q[t, s]
+            assert r.tree.converged, (t, s)
+            assert Q[r.action] >= Q.max() - 1e-9 * max(1.0, abs(Q.max())), (t, s, Q, r.action)
+            np.testing.assert_allclose(r.q[r.action], Q.max(), rtol=1e-9, atol=1e-9)
+            checked += 1
+    assert checked > 40
+
+
+def test_bellman_search_solves_what_uct_starves():
+    """Bridge1 five steps before the time limit from the start: only the +1 goal two moves to the left
+    is reachable in time; the button is not. The search returns the exact Q* of every root action."""
+    m = rlcredit.make("rlcredit/ButtonRoomBridge1-v0").unwrapped.to_mdp()
+    s = int(np.argmax(m.initial))
+    t = m.horizon - 5
+    bi = backward_induction(m, return_q=True)
+    r = mcts(m, s, num_simulations=5_000, seed=0, max_depth=5, search="bellman")
+    assert r.tree.converged
+    assert bi.Q[t, s, r.action] == pytest.approx(bi.Q[t, s].max())
+    assert r.q[r.action] == pytest.approx(bi.V[t, s])
+
+
+def test_bellman_search_budget_and_options():
+    """Out of budget, the result says it has not converged; UCT-only options are refused."""
+    m = rlcredit.make("rlcredit/FourRoomsSlippery-v0").unwrapped.to_mdp()
+    s = int(np.argmax(m.initial))
+    r = mcts(m, s, num_simulations=3, seed=0, search="bellman")
+    assert not r.tree.converged and r.tree.trials == 3
+    with pytest.raises(ValueError, match="c_uct"):
+        mcts(m, s, num_simulations=3, search="bellman", c_uct=2.0)
+    with pytest.raises(ValueError, match="search must be one of"):
+        mcts(m, s, num_simulations=3, search="gumbel")
