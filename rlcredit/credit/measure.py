@@ -8,7 +8,9 @@ plug measurements in:
     ``states, t, actions`` are (B,) arrays of the steps learned from and ``pi_all`` the policy that
     collected them on every exact-model state: an (S, A) table (a function of observations for
     procedural gridworlds, which also get ``layout_seeds=`` (B,)). Returns (B,) Q^pi and A^pi, written as
-    ``exact_q`` and ``exact_advantage``. Called on updates that write credit records.
+    ``exact_q`` and ``exact_advantage``. Called on updates that write credit records. An ``exact_fn`` with a
+    ``columns`` method (:meth:`~rlcredit.credit.ExactCredit.columns`) is asked for its columns instead,
+    which adds ``exact_advantage_boot``.
 ``on_update(update, pi_before, pi_after, batch) -> dict | None``
     After every update: the policy on every state before and after it (as above; None when the env
     cannot enumerate its states) and ``batch``, the update's credit columns as (B,) arrays (all but
@@ -224,9 +226,15 @@ class Measurer:
         procedural = bool((seeds >= 0).any())
         if job.records and self.exact_fn is not None and job.policy_before is not None:
             kw = {"layout_seeds": seeds} if procedural else {}
-            batch["exact_q"], batch["exact_advantage"] = self.exact_fn(
-                job.update, batch["state"], batch["t"], batch["action"], job.policy_before, **kw
-            )
+            columns = getattr(self.exact_fn, "columns", None)  # ExactCredit: also the bootstrap target
+            if callable(columns):
+                batch.update(
+                    columns(job.update, batch["state"], batch["t"], batch["action"], job.policy_before, **kw)
+                )
+            else:
+                batch["exact_q"], batch["exact_advantage"] = self.exact_fn(
+                    job.update, batch["state"], batch["t"], batch["action"], job.policy_before, **kw
+                )
         if job.grad_cos and job.actor_before is not None and job.first_credit is not None:
             grad = sampled_policy_gradient(
                 job.actor_before,
