@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,10 +20,10 @@ from rlcredit.planning import (
     mcts,
     policy_prior,
     power,
-    reach_probability,
     run_planner_episodes,
     value_iteration,
 )
+from rlcredit.planning.occupancy import layout_reach
 from rlcredit.plots import power_heatmap
 from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
 from rlcredit.trainers.load import load_policy
@@ -226,15 +225,8 @@ def _exact_reach(planner: str, env, m, res) -> dict[str, float]:
     object kind within the time limit."""
     if planner == "mcts":
         return {}
-    lay = env.unwrapped.layout
-    if planner == "vi":
-        pi_t = np.broadcast_to(res.policy, (m.horizon, *res.policy.shape)) if m.horizon else res.policy
-    else:
-        pi_t = res.policy
-    out = {}
-    for k in lay.kinds:
-        targets = np.flatnonzero(lay.states_on(lay.cells_of(k)))  # states on those cells
-        out[f"exact/reach_{k}"] = float(
-            m.initial @ reach_probability(m, pi_t, targets, horizon=m.horizon or math.inf)
-        )
-    return out
+    # Moves that enter a cell of each kind, so respawn cells (never occupied) count too.
+    reach = layout_reach(
+        env.unwrapped.layout, res.policy, horizon=m.horizon, kinds=env.unwrapped.layout.kinds
+    )
+    return {f"exact/reach_{k}": p for k, p in reach.items() if k != "intended"}
