@@ -276,7 +276,7 @@ class MCTSPlanner(Planner):
         return out
 
 
-_MCTS_KEYWORDS = {"c_uct", "rollout", "rollout_depth", "max_depth", "prior", "c_puct", "value_fn"}
+_MCTS_KEYWORDS = {"c_uct", "rollout", "rollout_depth", "max_depth", "prior", "c_puct", "value_fn", "search"}
 
 _PLANNERS: dict[str, Callable[..., Planner]] = {
     "vi": ValueIterationPlanner,
