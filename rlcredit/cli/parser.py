@@ -196,6 +196,13 @@ def _plan(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--simulations", type=int, default=2000, help="MCTS simulations per step")
     p.add_argument(
+        "--search",
+        choices=("uct", "bellman"),
+        default="uct",
+        help="MCTS variant: uct (bounded, random rollouts) or bellman (Bellman backups over the (t, state) "
+        "DAG; converges to the optimal action, --simulations is its trial budget)",
+    )
+    p.add_argument(
         "--prior",
         metavar="RUN_DIR",
         default=None,

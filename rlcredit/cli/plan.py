@@ -94,8 +94,17 @@ def run_plan(args: argparse.Namespace) -> int:
             prior = _prior(args, env)
 
             def act(s: int, t: int) -> int:
+                # the search from time t plans for the steps left, not a whole episode
                 return int(
-                    mcts(m, s, num_simulations=args.simulations, seed=args.seed + t, prior=prior).action
+                    mcts(
+                        m,
+                        s,
+                        num_simulations=args.simulations,
+                        seed=args.seed + t,
+                        max_depth=m.horizon - t if m.horizon else None,
+                        search=args.search,
+                        **({"prior": prior} if prior is not None else {}),
+                    ).action
                 )
 
             states, ret, events = greedy_path(lay, act, start, m.horizon)
@@ -110,7 +119,7 @@ def run_plan(args: argparse.Namespace) -> int:
     label = {
         "vi": "greedy path (value iteration)",
         "bi": "greedy path (backward induction)",
-        "mcts": f"MCTS path ({args.simulations} simulations per step)",
+        "mcts": f"MCTS path ({args.search}, {args.simulations} simulations per step)",
     }[args.planner]
     print(
         f"{label}, intended moves: {len(states) - 1} steps, undiscounted return {ret:+g}, "
@@ -151,7 +160,11 @@ def _episodes(args, env, m, value: float, res) -> None:
     run = (
         RunDir.create(args.out, root="runs", name=name) if args.out else RunDir.create(root="runs", name=name)
     )
-    kw = {"num_simulations": args.simulations, "seed": args.seed} if args.planner == "mcts" else {}
+    kw = (
+        {"num_simulations": args.simulations, "seed": args.seed, "search": args.search}
+        if args.planner == "mcts"
+        else {}
+    )
     run_extra = {"prior": str(args.prior)} if args.planner == "mcts" and args.prior else {}
     run_cfg = {
         "kind": "plan",
