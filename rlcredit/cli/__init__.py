@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import gymnasium as gym
 
 from rlcredit.cli.common import UserError
+from rlcredit.cli.errors import one_line, quiet_numpy_warnings
 from rlcredit.cli.parser import COMMANDS, build_parser
 from rlcredit.tracking import CheckpointError
 
@@ -40,6 +41,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``rlcredit ARGV``; returns the exit status."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    quiet_numpy_warnings()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
@@ -59,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
         print(f"rlcredit: error: {msg.splitlines()[0] if msg else type(e).__name__}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError, RecursionError, MemoryError) as e:
+        # The disk, the machine or another process (read-only, full, locked, too deep, too big): one line.
+        line = one_line(e, args)
+        if line is None or args.debug:
+            raise
+        print(f"rlcredit: error: {line}", file=sys.stderr)
         return 2
 
 

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rlcredit.tracking import atomic_write_bytes
-from rlcredit.tracking.io import fsync_dir
+from rlcredit.tracking.io import CorruptFileError, fsync_dir, read_parquet
 
 __all__ = [
     "CREDIT_SCHEMA",
@@ -346,6 +346,7 @@ class CreditRecorder:
             compression=self.compression,
             use_dictionary=_DICTIONARY,
             write_statistics=_STATISTICS,
+            write_page_checksum=True,  # verified on read: a flipped byte is an error, not a plotted value
         )
         self._chunks.clear()
         path = self.path(update)
@@ -396,7 +397,7 @@ def read_credit(path: str | os.PathLike[str], *, updates: range | list[int] | No
         files = [p]
     tables = []
     for f in files:
-        t = pq.read_table(f)
+        t = read_parquet(f)
         tables.append(_upgrade(f, t))
     if not tables:
         return pd.DataFrame({c.name: np.zeros(0, c.dtype) for c in CREDIT_SCHEMA})
@@ -437,9 +438,13 @@ def read_credit_file(path: str | os.PathLike[str], columns: Sequence[str] | None
     unknown = [c for c in wanted if c not in _COLUMNS]
     if unknown:
         raise ValueError(f"{p}: no credit columns {unknown}; schema: {', '.join(_COLUMNS)}")
-    version = file_schema_version(p, pq.read_schema(p).metadata)
+    try:
+        metadata = pq.read_schema(p).metadata
+    except (OSError, pa.ArrowException) as e:
+        raise CorruptFileError(f"{p}: damaged Parquet file ({str(e).strip().splitlines()[0]})") from None
+    version = file_schema_version(p, metadata)
     missing = set(_READABLE[version])
-    t = pq.read_table(p, columns=[c for c in wanted if c not in missing])
+    t = read_parquet(p, columns=[c for c in wanted if c not in missing])
     n = t.num_rows
     df = t.to_pandas()
     for name in wanted:

@@ -379,5 +379,12 @@ def _small_parquet(table: pa.Table) -> bytes:
     import pyarrow.parquet as pq
 
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="snappy", use_dictionary=False, write_statistics=False)
+    pq.write_table(
+        table,
+        sink,
+        compression="snappy",
+        use_dictionary=False,
+        write_statistics=False,
+        write_page_checksum=True,
+    )
     return sink.getvalue()

@@ -122,7 +122,10 @@ def atomic_open(
         raise ValueError(f"atomic_open mode must be 'wb' or 'w'; got {mode!r}")
     path = Path(path)
     directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=directory)
+    except OSError as e:  # named after the file being written, not the temporary name
+        raise OSError(e.errno, e.strerror, os.fspath(path)) from e
     tmp = Path(tmp_name)
     try:
         f: IO[Any]
@@ -137,9 +140,12 @@ def atomic_open(
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(e, OSError) and e.filename is None and e.errno is not None:
+            # write() and fsync() on a full disk say ENOSPC but not where: name the file.
+            raise OSError(e.errno, e.strerror, os.fspath(path)) from e
         raise
     fsync_dir(directory)
 
