@@ -82,9 +82,14 @@ def step(dyn: Dynamics | Layout, state: Any, action: Any, noise: Any = None):
     move (exact only when ``slip == 0``). Stepping from a terminal state is the caller's error: it stays put.
     """
     d = dyn.dynamics if isinstance(dyn, Layout) else dyn
-    i = np.asarray(state) * 4 + slip_direction(action, noise, d.slip)
-    nxt = d.next[i]
-    return nxt, d.reward[i], d.terminal[nxt], d.event[i]
+    return step_rows(d, np.asarray(state) * 4 + slip_direction(action, noise, d.slip))
+
+
+def step_rows(d: Dynamics, rows: Any):
+    """:func:`step` from table rows ``state * 4 + direction moved`` (the slip already drawn): the batched env
+    keeps the rows to read ``intended`` and ``performance`` of the same transitions."""
+    nxt = d.next[rows]
+    return nxt, d.reward[rows], d.terminal[nxt], d.event[rows]
 
 
 def outcomes(layout: Layout) -> tuple[np.ndarray, np.ndarray]:

@@ -287,7 +287,8 @@ class _LineFinder:
         self.lines = text.splitlines()
 
     def key(self, key: str, default: int = 1, nth: int = 0, after: int = 0) -> tuple[int, int]:
-        pat = re.compile(rf"^\s*{re.escape(key)}\s*=|[{{,]\s*{re.escape(key)}\s*=|^\s*{re.escape(key)}\.")
+        k = re.escape(key)
+        pat = re.compile(rf"^\s*{k}\s*=|[{{,]\s*{k}\s*=|^\s*{k}\.|^\s*\[\s*{k}\s*\]")
         seen = 0
         for i, line in enumerate(self.lines, 1):
             if i <= after:
