@@ -228,7 +228,7 @@ class TabularMDP:
         kw = {name: changes.get(name, getattr(self, name)) for name in known}
         if "R" in changes and "performance" not in changes and self.performance is self.R:
             kw["performance"] = None  # performance tracked R: keep tracking it
-        new._set(**kw)
+        new._set(**kw)  # type: ignore[arg-type]  # validated by _set itself
         return new
 
     def expected_next(self, V: np.ndarray) -> np.ndarray:
@@ -295,7 +295,7 @@ class TabularMDP:
 
     def dense_P(self) -> np.ndarray:
         """The transition probabilities as a dense array of shape (S, A, S) (a new array)."""
-        P2 = self.P2.toarray() if self.is_sparse else np.array(self.P2)
+        P2 = self.P2.toarray() if isinstance(self.P2, sp.csr_matrix) else np.array(self.P2)
         return P2.reshape(self.num_states, self.num_actions, self.num_states)
 
     def check_policy(self, pi: np.ndarray, *, time_indexed: bool = False) -> np.ndarray:

@@ -75,7 +75,9 @@ def slip_direction(action: Any, noise: Any, slip: float) -> np.ndarray:
     return np.where(u < slip, (action + 1 + other) % 4, action)
 
 
-def step(dyn: Dynamics | Layout, state: Any, action: Any, noise: Any = None):
+def step(
+    dyn: Dynamics | Layout, state: Any, action: Any, noise: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The pure transition: ``(next_state, reward, terminated, event)`` for scalars or arrays.
 
     ``noise`` holds uniform [0, 1) draws that decide slips (one per transition); ``None`` means the intended
@@ -85,7 +87,7 @@ def step(dyn: Dynamics | Layout, state: Any, action: Any, noise: Any = None):
     return step_rows(d, np.asarray(state) * 4 + slip_direction(action, noise, d.slip))
 
 
-def step_rows(d: Dynamics, rows: Any):
+def step_rows(d: Dynamics, rows: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`step` from table rows ``state * 4 + direction moved`` (the slip already drawn): the batched env
     keeps the rows to read ``intended`` and ``performance`` of the same transitions."""
     nxt = d.next[rows]
@@ -379,7 +381,7 @@ class World:
         cell, _, bits = self.decode(keys)
         return self.terminal[cell] & self._gate(cell, bits) & self._present(cell, bits)
 
-    def step(self, keys: np.ndarray, d: np.ndarray):
+    def step(self, keys: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(next_keys, reward, performance, event)`` of moving in direction ``d`` from each key (all (N,))."""
         H, W = self.H, self.W
         cell, boxes, bits = self.decode(keys)
@@ -525,7 +527,9 @@ def generate_maze(cells: tuple[int, int], rng: np.random.Generator) -> np.ndarra
     return wall
 
 
-def _place(spec: MapSpec, rng: np.random.Generator | None):
+def _place(
+    spec: MapSpec, rng: np.random.Generator | None
+) -> tuple[np.ndarray, np.ndarray, dict[tuple[int, int], Any]]:
     """(wall (H, W), start (H, W), {cell: CellType}) of one draw of the map."""
     H, W = spec.shape
     start = np.zeros((H, W))
@@ -710,7 +714,7 @@ def compile_layout(spec: MapSpec, rng: np.random.Generator | None = None) -> Lay
     return _compile_objects(spec, world, common, intended)
 
 
-def _step_all(world: World, keys: np.ndarray):
+def _step_all(world: World, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:meth:`World.step` of every key in every direction: (S, 4) arrays."""
     n = len(keys)
     k4 = np.repeat(keys, 4)

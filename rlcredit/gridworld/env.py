@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -70,7 +70,7 @@ def resolve_spec(spec: MapSpec | str | Path, variant: str | None = None, **overr
     return spec.with_overrides(**overrides) if any(v is not None for v in overrides.values()) else spec
 
 
-def sample_start(layout: core.Layout, rng: np.random.Generator, n: int | None = None):
+def sample_start(layout: core.Layout, rng: np.random.Generator, n: int | None = None) -> Any:
     """Draw start states from the layout's start distribution (over states: start cells x random flags)."""
     cdf = np.cumsum(layout.initial)
     u = rng.random() if n is None else rng.random(n)
@@ -81,7 +81,7 @@ class MapEnvMixin:
     """What the single and the batched env set up alike from a map: the validated spec, the observation mode, the
     render mode, the layout source, and the single-env observation space."""
 
-    metadata: ClassVar[dict]
+    metadata: dict[str, Any]
 
     def _setup_map(
         self,
@@ -119,7 +119,7 @@ class GridWorldEnv(MapEnvMixin, gym.Env):
     performance, hidden from trainers unless they read it) and ``layout_seed``.
     """
 
-    metadata: ClassVar[dict] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 8}  # noqa: RUF012
 
     def __init__(
         self,
@@ -156,7 +156,7 @@ class GridWorldEnv(MapEnvMixin, gym.Env):
         self._t = 0
 
     # -- gymnasium API --------------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
         self.layout_seed, self.layout = self.layouts.draw(self.np_random)
         self._state = int(sample_start(self.layout, self.np_random))
@@ -174,11 +174,11 @@ class GridWorldEnv(MapEnvMixin, gym.Env):
             raise ValueError(f"invalid action {action!r}; expected an int in [0, 4)")
         noise = self.np_random.random() if self.layout.slip > 0 else None
         s = self._state
-        nxt, reward, terminated, event = core.step(self.layout, s, int(action), noise)
+        nxt, reward, term, event = core.step(self.layout, s, int(action), noise)
         row = s * 4 + int(core.slip_direction(int(action), noise, self.layout.slip))
         self._state = int(nxt)
         self._t += 1
-        terminated = bool(terminated)
+        terminated = bool(term)
         truncated = (not terminated) and self._t >= self.map.time_limit
         ev = self.layout.kinds[event] if event >= 0 else None
         info = {

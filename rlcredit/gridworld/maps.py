@@ -694,8 +694,7 @@ def _build(data: dict[str, Any], source: str, finder: _LineFinder, variants: dic
     randomized = maze is not None or any(ct.place for ct in legend.values())
     stateful = [ct for ct in (*legend.values(), *objects) if ct.is_stateful]
     if randomized and (stateful or flags):
-        ct = stateful[0] if stateful else None
-        line, col = (ct.line, ct.col) if ct else finder.key("flags")
+        line, col = (stateful[0].line, stateful[0].col) if stateful else finder.key("flags")
         raise _err(
             source,
             line,

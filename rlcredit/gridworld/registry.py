@@ -110,7 +110,7 @@ def make(id_or_path: str | Path, **kwargs: Any) -> gym.Env:
 
 def make_vec(
     id_or_path: str | Path, num_envs: int = 1, seed: int | None = None, obs: str = "index", **kwargs: Any
-):
+) -> GridVectorEnv:
     """A batched :class:`~rlcredit.gridworld.vector.GridVectorEnv` for a built-in id or map file path."""
     path, variant = resolve(id_or_path)
     return GridVectorEnv(path, num_envs, obs, seed=seed, variant=variant, **kwargs)

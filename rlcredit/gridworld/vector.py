@@ -14,7 +14,7 @@ mask ``_episode`` (the convention of gymnasium's ``RecordEpisodeStatistics``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -30,7 +30,7 @@ from rlcredit.mdp import TabularMDP
 class GridVectorEnv(MapEnvMixin, VectorEnv):
     """``num_envs`` copies of a gridworld stepped together with array operations (see module docstring)."""
 
-    metadata: ClassVar[dict] = {
+    metadata: dict[str, Any] = {  # noqa: RUF012
         "render_modes": ["rgb_array", "ansi"],
         "autoreset_mode": AutoresetMode.SAME_STEP,
     }
@@ -76,9 +76,13 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
         self._HW = H * W
         self._envs = np.arange(num_envs, dtype=np.int64)
         self._per_env = self.layouts.fixed is None
-        self._layout: list[core.Layout | None] = [None] * (num_envs if self._per_env else 1)
+        fixed = self.layouts.fixed
+        # per-env slots start as layout seed 0 and are replaced by every env's first draw below
+        self._layout: list[core.Layout] = [fixed if fixed is not None else self.layouts.get(0)] * (
+            num_envs if self._per_env else 1
+        )
         self.layout_seeds = np.full(num_envs, -1, np.int64)
-        if self._per_env:
+        if fixed is None:
             # Procedural maps: one slot of tables per env, stacked, with next states stored as global indices
             # (slot * S + local) so core.step runs on the stack exactly as on one layout. Every layout of a
             # procedural map has S = H * W states (such maps hold no objects with state).
@@ -96,20 +100,19 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
             self._cell = np.zeros(L * self._S, np.int64)
             self._offsets = self._envs * self._S
         else:
-            lay = self.layouts.fixed
-            self._S = lay.num_states
-            self._dyn = lay.dynamics
-            self._cell = lay.cell
+            self._S = fixed.num_states
+            self._dyn = fixed.dynamics
+            self._cell = fixed.cell
             self._offsets = np.zeros(num_envs, np.int64)
-            self._layout[0] = lay
-        self._config = (
-            None if self._per_env or len(self.layouts.fixed.config_keys) == 1 else self.layouts.fixed.config
-        )
+        # the object configuration of every state, where it can change (the grid planes follow it)
+        self._config = None if fixed is None or len(fixed.config_keys) == 1 else fixed.config
         self._gs = np.zeros(num_envs, np.int64)  # global state: offset + state index
         self._t = np.zeros(num_envs, np.int64)
         self._ret = np.zeros(num_envs, np.float64)
         self._grid = (
-            np.zeros((num_envs, *self.single_observation_space.shape), np.uint8) if obs == "grid" else None
+            np.zeros((num_envs, *(self.single_observation_space.shape or ())), np.uint8)
+            if obs == "grid"
+            else None
         )
         self._rng = np.random.default_rng(seed)
         # Draw initial layouts and states so layout()/to_mdp() work before the first reset; stepping still
@@ -162,7 +165,9 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
         self._ret[idx] = 0.0
 
     # -- gymnasium API ----------------------------------------------------------------------------------------
-    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         if seed is not None:
             if not isinstance(seed, int | np.integer):
                 raise ValueError("GridVectorEnv takes one integer seed for the whole batch")
@@ -231,6 +236,7 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
                 r, c = np.divmod(self._cell[self._gs], self.map.shape[1])
                 return np.stack([r, c], axis=1).astype(np.float32)
             return observe.observation_of(self._layout[0], self._gs, "coords")
+        assert self._grid is not None
         return self._grid.copy() if self.copy else self._grid
 
     def render(self):
