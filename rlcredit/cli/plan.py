@@ -25,6 +25,7 @@ from rlcredit.planning import (
 )
 from rlcredit.planning.occupancy import layout_reach
 from rlcredit.plots import power_heatmap
+from rlcredit.runs.schema import RunConfig, RunSummary, write_config, write_summary
 from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
 from rlcredit.trainers.load import load_policy
 
@@ -166,18 +167,18 @@ def _episodes(args, env, m, value: float, res) -> None:
         else {}
     )
     run_extra = {"prior": str(args.prior)} if args.planner == "mcts" and args.prior else {}
-    run_cfg = {
-        "kind": "plan",
-        "algo": args.planner,
-        "env": args.env,
-        "seed": args.seed,
-        "episodes": args.episodes,
-    }
-    if args.layout_seed is not None:
-        run_cfg["layout_seed"] = args.layout_seed
-    if args.gamma is not None:
-        run_cfg["gamma"] = args.gamma
-    run.write_config({"run": {**run_cfg, **run_extra}, "config": kw})
+    env_kwargs = {"layout_seed": args.layout_seed, "gamma": args.gamma}
+    config = RunConfig(
+        kind="plan",
+        algo=args.planner,
+        env=args.env,
+        seed=args.seed,
+        env_kwargs={k: v for k, v in env_kwargs.items() if v is not None},
+        episodes=args.episodes,
+        config=kw,
+        extra=run_extra,
+    )
+    write_config(run, config)
     planner = make_planner(args.planner, **kw, **({"prior": _prior(args, env)} if run_extra else {}))
     t0 = time.perf_counter()
     episodes = run_planner_episodes(planner, env, args.episodes, args.seed)
@@ -202,26 +203,31 @@ def _episodes(args, env, m, value: float, res) -> None:
             metrics.log(row)
             wb.log(row, step=i)
         returns = np.array([ep["return"] for ep in episodes])
-        summary = {
-            "kind": "plan",
-            "algo": args.planner,
-            "episodes": len(episodes),
-            "mean_return": float(returns.mean()),
-            "std_return": float(returns.std()),
+        figures = {
             "optimal_value": value,
             "intended_rate": float(np.mean([ep["intended"] for ep in episodes])),
-            "wall_time": time.perf_counter() - t0,
+            **{f"reach_rate/{k}": float(np.mean([k in ep["events"] for ep in episodes])) for k in kinds},
+            **_exact_reach(args.planner, env, m, res),
         }
-        summary.update(
-            {f"reach_rate/{k}": float(np.mean([k in ep["events"] for ep in episodes])) for k in kinds}
+        summary = RunSummary(
+            status="completed",
+            kind="plan",
+            algo=args.planner,
+            env=_env_name(args.env),
+            seed=args.seed,
+            global_step=int(sum(ep["length"] for ep in episodes)),
+            wall_seconds=time.perf_counter() - t0,
+            return_mean=float(returns.mean()),
+            return_std=float(returns.std()),
+            episodes=len(episodes),
+            figures=figures,
         )
-        summary.update(_exact_reach(args.planner, env, m, res))
-        run.write_summary(summary)
-        wb.update_summary(summary)
+        write_summary(run, summary)
+        wb.update_summary(summary.to_json_data())
     print(
-        f"\n{len(episodes)} episodes: mean return {summary['mean_return']:+.3f}, intended objective "
-        f"{summary['intended_rate']:.0%}, "
-        + ", ".join(f"{k} {summary[f'reach_rate/{k}']:.0%}" for k in kinds)
+        f"\n{len(episodes)} episodes: mean return {summary.return_mean:+.3f}, intended objective "
+        f"{figures['intended_rate']:.0%}, "
+        + ", ".join(f"{k} {figures[f'reach_rate/{k}']:.0%}" for k in kinds)
     )
     print(f"run directory: {run.path}")
 

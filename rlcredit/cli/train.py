@@ -7,6 +7,7 @@ from typing import Any
 
 from rlcredit.cli.common import UserError, env_kwargs
 from rlcredit.config import dataclass_help, read_toml
+from rlcredit.runs.schema import read_summary
 from rlcredit.trainers.config import CONFIGS
 from rlcredit.trainers.loop import train
 
@@ -73,9 +74,11 @@ def run_train(args: argparse.Namespace) -> int:
             group=args.group,
             env_kwargs=env_kwargs(args.env_kwargs, args.env_arg),
         )
-    s = run.summary
-    print(
-        f"{run.dir}\n  {s['global_step']} steps, {s['updates']} updates, "
-        f"mean return (last 100 episodes) {s['return_mean_last100']:.3g}, {s['SPS']:.0f} steps/s"
-    )
+    print(run.dir)
+    s = read_summary(run.dir)
+    if s is not None:
+        print(
+            f"  {s.global_step} steps, {s.updates} updates, "
+            f"mean return (last 100 episodes) {s.return_mean:.3g}, {s.SPS or float('nan'):.0f} steps/s"
+        )
     return 0

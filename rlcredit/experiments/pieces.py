@@ -39,6 +39,7 @@ from rlcredit.experiments.evaluate import eval_seed, evaluate_planner, evaluate_
 from rlcredit.experiments.spec import ExperimentSpec, Piece, spec_from_data
 from rlcredit.planning.planner import make_planner
 from rlcredit.plots import plot_run
+from rlcredit.runs.schema import RunConfig, RunSummary, read_summary, write_config, write_summary
 from rlcredit.tracking import (
     MetricsWriter,
     RunDir,
@@ -179,21 +180,11 @@ def _headline(record: dict[str, Any]) -> dict[str, float]:
     return {k: first[k] for k in keys if k in first}
 
 
-def _read_summary(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "summary.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-
-
 def _train(piece: Piece) -> tuple[int, float]:
     """Train (or resume, or nothing if training completed); returns (env steps, training wall time)."""
     run_dir = Path(piece.run_dir)
-    summary = _read_summary(run_dir)
-    if summary is None or summary.get("status", "completed") != "completed":
+    summary = read_summary(run_dir)
+    if summary is None or summary.status != "completed":
         common = {
             "wandb": piece.wandb,
             "progress": False,
@@ -213,10 +204,10 @@ def _train(piece: Piece) -> tuple[int, float]:
                 config=piece.config,
                 **common,
             )
-        summary = _read_summary(run_dir) or {}
-    steps = summary.get("global_step", summary.get("steps", piece.steps))
-    wall = summary.get("wall_seconds", summary.get("wall_time", math.nan))
-    return int(steps), float(wall)
+        summary = read_summary(run_dir)
+    if summary is None:
+        return piece.steps, math.nan
+    return int(summary.global_step or 0), summary.wall_seconds
 
 
 def _evaluate_trained(piece: Piece) -> dict[str, dict[str, float]]:
@@ -244,19 +235,20 @@ def _planner(piece: Piece) -> Any:
 def _plan(piece: Piece) -> tuple[int, float]:
     """The planner's run directory: it acts for ``piece.episodes`` episodes in the training env."""
     run_dir = Path(piece.run_dir)
-    summary = _read_summary(run_dir)
-    if summary is not None and summary.get("status", "completed") == "completed":
-        return int(summary.get("steps", 0)), float(summary.get("wall_time", math.nan))
+    summary = read_summary(run_dir)
+    if summary is not None and summary.status == "completed":
+        return int(summary.global_step or 0), summary.wall_seconds
     run = RunDir(run_dir) if (run_dir / "config.toml").is_file() else RunDir.create(run_dir)
-    run_table = {
-        "kind": "plan",
-        "algo": piece.algo,
-        "env": piece.env.id,
-        "seed": piece.seed,
-        "episodes": piece.episodes,
-        **piece.env.kwargs,
-    }
-    run.write_config({"run": run_table, "config": piece.config})
+    config = RunConfig(
+        kind="plan",
+        algo=piece.algo,
+        env=piece.env.id,
+        seed=piece.seed,
+        env_kwargs=dict(piece.env.kwargs),
+        episodes=piece.episodes,
+        config=dict(piece.config),
+    )
+    write_config(run, config)
     t0 = time.perf_counter()
     planner = _planner(piece)
     rows, figures, layout = run_planner(
@@ -286,23 +278,25 @@ def _plan(piece: Piece) -> tuple[int, float]:
             metrics.log(line)
             wb.log(line, step=int(row["episode"]))
         steps = int(np.sum([r["length"] for r in rows]))
-        summary = {
-            "status": "completed",
-            "kind": "plan",
-            "algo": piece.algo,
-            "env": piece.env.label,
-            "seed": piece.seed,
-            "episodes": len(rows),
-            "steps": steps,
-            "wall_time": wall,
-            "mean_return": figures["return"],
-            "optimal_value": figures["optimal"],
-            "intended_rate": figures["success"],
-            **{f"reach_rate/{k}": figures[f"reach_{k}"] for k in kinds},
-        }
-        run.write_summary(summary)
+        outcome = RunSummary(
+            status="completed",
+            kind="plan",
+            algo=piece.algo,
+            env=piece.env.label,
+            seed=piece.seed,
+            global_step=steps,
+            wall_seconds=wall,
+            return_mean=figures["return"],
+            episodes=len(rows),
+            figures={
+                "optimal_value": figures["optimal"],
+                "intended_rate": figures["success"],
+                **{f"reach_rate/{k}": figures[f"reach_{k}"] for k in kinds},
+            },
+        )
+        write_summary(run, outcome)
         if wb.enabled:
-            wb.update_summary(summary)
+            wb.update_summary(outcome.to_json_data())
     return steps, wall
 
 

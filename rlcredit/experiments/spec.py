@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlcredit.config import ConfigError, load_dataclass, parse_value, read_toml, to_dict
+from rlcredit.runs.schema import ENV_KWARGS, PLANNER_ALGOS, TRAINER_ALGOS
 
 __all__ = [
     "PLANNER_ALGOS",
@@ -68,9 +69,7 @@ __all__ = [
     "specs_dir",
 ]
 
-TRAINER_ALGOS = ("ppo", "reinforce")
-PLANNER_ALGOS = ("vi", "bi", "mcts")
-MAKE_KWARGS = ("time_limit", "slip", "gamma", "step_cost", "layout_seed", "num_layouts")
+MAKE_KWARGS = ENV_KWARGS
 FIGURES = ("discoverability", "power")
 
 

@@ -48,6 +48,7 @@ callback reused for a second ``learn`` call continues the same run directory.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -72,6 +73,9 @@ from stable_baselines3.common.vec_env import (
 from rlcredit.credit.exact import ExactCredit
 from rlcredit.credit.records import CreditRecorder
 from rlcredit.credit.shaping import ShapingRecorder
+from rlcredit.gridworld.env import GridWorldEnv
+from rlcredit.gridworld.registry import builtin_envs
+from rlcredit.runs.schema import ENV_KWARGS, RunConfig, RunSummary, read_config, write_config, write_summary
 from rlcredit.tracking import MetricsWriter, RunDir
 
 __all__ = ["CreditCallback"]
@@ -104,7 +108,8 @@ _HYPERPARAMETERS = (
     "use_rms_prop",
     "use_sde",
 )
-_LAYOUT_OVERRIDES = ("time_limit", "slip", "gamma", "step_cost")
+# The map settings an env may override (the rest of ENV_KWARGS, layout_seed and num_layouts, are read apart).
+_LAYOUT_OVERRIDES = tuple(k for k in ENV_KWARGS if k not in ("layout_seed", "num_layouts"))
 
 
 class CreditCallback(BaseCallback):
@@ -270,17 +275,21 @@ class CreditCallback(BaseCallback):
             return
         rows = self._metrics.rows
         last = rows[-1] if rows else {}
-        summary: dict[str, Any] = {
-            "final_return": float(np.mean(self._episode_returns[-100:]))
-            if self._episode_returns
-            else float("nan"),
-            "episodes": len(self._episode_returns),
-            "steps": int(self.model.num_timesteps),
-            "updates": self._update,
-            "wall_time": time.time() - self._start_time,
-        }
-        summary.update({k: v for k, v in last.items() if k.startswith(("exact/", "shaping/"))})
-        self.run.write_summary(summary)
+        config = read_config(self.run)
+        summary = RunSummary(
+            status="completed",
+            kind="train",
+            algo=config.algo,
+            env=config.env.rsplit("/", 1)[-1],
+            seed=config.seed,
+            global_step=int(self.model.num_timesteps),
+            wall_seconds=time.time() - self._start_time,
+            return_mean=float(np.mean(self._episode_returns[-100:])) if self._episode_returns else math.nan,
+            updates=self._update,
+            episodes=len(self._episode_returns),
+            figures={k: float(v) for k, v in last.items() if k.startswith(("exact/", "shaping/"))},
+        )
+        write_summary(self.run, summary)
 
     # ------------------------------------------------------------------------------------------- internals
     def _start_run(self, total_timesteps: int) -> None:
@@ -290,16 +299,21 @@ class CreditCallback(BaseCallback):
             fields["env"] = self.env_id
         name = self.name or f"sb3-{algo}-{str(fields['env']).rsplit('/', 1)[-1].removesuffix('.toml')}"
         self.run = RunDir.create(self.run_dir, root=self.root, name=name)
-        run_table = {
-            "kind": "train",
-            "algo": algo,
-            "library": "stable-baselines3",
-            **fields,
-            "seed": self.model.seed,
-            "steps": total_timesteps,
-            "num_envs": self._n_envs,
-        }
-        self.run.write_config({"run": run_table, "config": _hyperparameters(self.model)})
+        env = str(fields.pop("env"))
+        write_config(
+            self.run,
+            RunConfig(
+                kind="train",
+                algo=algo,
+                env=env,
+                seed=self.model.seed,
+                env_kwargs=fields,
+                steps=total_timesteps,
+                library="stable-baselines3",
+                config=_hyperparameters(self.model),
+                extra={"num_envs": self._n_envs},
+            ),
+        )
         self._metrics = MetricsWriter(self.run.metrics_path)
         self._recorder = CreditRecorder(self.run.credit_dir)
         if self.verbose:
@@ -421,8 +435,6 @@ class CreditCallback(BaseCallback):
 
 def _gridworld(venv: VecEnv) -> Any | None:
     """The first sub-env's ``GridWorldEnv`` (a copy for subprocess envs), or None for other envs."""
-    from rlcredit.gridworld.env import GridWorldEnv
-
     try:
         base = venv.get_attr("unwrapped", indices=[0])[0]
     except (AttributeError, EOFError):  # pragma: no cover - exotic VecEnvs
@@ -451,8 +463,6 @@ def _env_fields(venv: VecEnv, grid: Any | None) -> dict[str, Any]:
         base = venv.get_attr("unwrapped", indices=[0])[0]
         spec = getattr(base, "spec", None)
         return {"env": spec.id if spec is not None else type(base).__name__}
-    from rlcredit.gridworld.registry import builtin_envs
-
     mine = grid.map
     fields: dict[str, Any] = {}
     for env_id, entry in builtin_envs().items():

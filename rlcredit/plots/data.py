@@ -1,8 +1,9 @@
 """Reading what the figures need from run directories (files only, never live objects).
 
-A *run directory* has a ``config.toml`` with a ``[run]`` table (``kind``, ``algo``, ``env``, ``seed``, ...);
-an *experiment directory* holds run directories (at any depth below it). See the run-directory schemas in the
-package docs: ``metrics.csv``, ``credit/update_*.parquet``, ``shaping/update_*.parquet``, ``summary.json``.
+A *run directory*'s ``config.toml`` and ``summary.json`` are read through the run-directory schema
+(:mod:`rlcredit.runs.schema`: :class:`~rlcredit.runs.schema.RunConfig`, :class:`~rlcredit.runs.schema.RunSummary`);
+an *experiment directory* holds run directories (at any depth below it). The other files: ``metrics.csv``,
+``credit/update_*.parquet``, ``shaping/update_*.parquet``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from rlcredit.credit.records import read_credit_file
 from rlcredit.gridworld.core import Layout
+from rlcredit.gridworld.registry import NAMESPACE, builtin_envs, is_map_path, make
+from rlcredit.runs.schema import TRAINER_ALGOS, RunConfig, read_config, read_summary
+from rlcredit.tracking import RunDir, read_metrics_csv
+from rlcredit.tracking.io import read_parquet
 
 __all__ = [
     "TRAINERS",
@@ -36,12 +42,10 @@ __all__ = [
     "read_shaping",
 ]
 
-TRAINERS = ("ppo", "reinforce")
-"""``[run] algo`` values of model-free trainers (everything else with ``kind = "plan"`` is a planner)."""
+TRAINERS = TRAINER_ALGOS
+"""``[run] algo`` values of rlcredit's model-free trainers."""
 
 _UPDATE_FILE = re.compile(r"update_(\d+)\.parquet")
-# layout-shaping arguments of rlcredit.make that a [run] table may pin
-_LAYOUT_KEYS = ("layout_seed", "time_limit", "slip", "gamma", "step_cost")
 
 
 class Run:
@@ -50,11 +54,11 @@ class Run:
     Attributes
     ----------
     path : Path
-    config : dict
-        The whole ``config.toml``.
+    config : RunConfig
+        ``config.toml``.
     """
 
-    def __init__(self, path: Path, config: dict[str, Any]) -> None:
+    def __init__(self, path: Path, config: RunConfig) -> None:
         self.path = Path(path)
         self.config = config
         self._layouts: dict[int | None, Layout | None] = {}
@@ -62,43 +66,35 @@ class Run:
 
     # --------------------------------------------------------------------------------------- config fields
     @property
-    def run(self) -> dict[str, Any]:
-        """The ``[run]`` table (``algo``, ``env``, ``seed``, ...); configs that keep these keys at the top
-        level (``rlcredit.train``) are read the same way."""
-        table = self.config.get("run")
-        if isinstance(table, dict):
-            return table
-        return {k: v for k, v in self.config.items() if not isinstance(v, dict)}
-
-    @property
     def trainer_config(self) -> dict[str, Any]:
-        """The trainer / planner config: the ``[config]`` table, or the table named after the algo."""
-        for key in ("config", self.algo):
-            table = self.config.get(key)
-            if isinstance(table, dict):
-                return table
-        return {}
+        """The trainer's or planner's hyperparameters (the ``[config]`` table)."""
+        return dict(self.config.config)
 
     @property
     def algo(self) -> str:
-        return str(self.run.get("algo", "run"))
+        return self.config.algo
 
     @property
     def kind(self) -> str:
-        """``"train"`` or ``"plan"`` (guessed from ``algo`` when absent)."""
-        return str(self.run.get("kind", "train" if self.algo in TRAINERS else "plan"))
+        """``"train"`` or ``"plan"``."""
+        return self.config.kind
 
     @property
     def is_planner(self) -> bool:
-        return self.kind == "plan"
+        return self.config.is_planner
 
     @property
     def env(self) -> str:
-        return str(self.run.get("env", ""))
+        return self.config.env
 
     @property
     def seed(self) -> int | None:
-        seed = self.run.get("seed")
+        return self.config.seed
+
+    @property
+    def layout_seed(self) -> int | None:
+        """The gridworld layout the run was pinned to (``env_kwargs.layout_seed``), if any."""
+        seed = self.config.env_kwargs.get("layout_seed")
         return int(seed) if seed is not None else None
 
     @property
@@ -109,8 +105,6 @@ class Run:
     @cached_property
     def metrics(self) -> pd.DataFrame:
         """``metrics.csv`` as a DataFrame (empty when the file is missing or has no rows)."""
-        from rlcredit.tracking import read_metrics_csv
-
         path = self.path / "metrics.csv"
         if not path.is_file():
             return pd.DataFrame()
@@ -119,12 +113,10 @@ class Run:
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        """``summary.json`` (empty when missing)."""
-        path = self.path / "summary.json"
-        if not path.is_file():
-            return {}
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        """``summary.json`` as written by the current schema (:meth:`RunSummary.to_json_data`; older files are
+        migrated); empty when missing."""
+        summary = read_summary(self.path)
+        return {} if summary is None else summary.to_json_data()
 
     def metric(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of a metrics column against ``global_step`` (``update`` if absent), rows with a value."""
@@ -156,16 +148,13 @@ class Run:
     @property
     def layout(self) -> Layout | None:
         """The gridworld layout rebuilt from ``[run] env`` (+ ``layout_seed`` etc.); None for other envs."""
-        seed = self.run.get("layout_seed")
-        return self.layout_for(int(seed) if seed is not None else None)
+        return self.layout_for(self.layout_seed)
 
     @property
     def is_gridworld(self) -> bool:
         """Whether ``env`` names an rlcredit gridworld (a built-in id or a map file), so it has a layout."""
-        from rlcredit.gridworld.registry import NAMESPACE, builtin_envs, is_map_path
-
         env = self.env
-        if not env or self.run.get("env_kind", "id") != "id":
+        if not env or self.config.env_kind != "id":
             return False
         return is_map_path(env) or env.startswith(f"{NAMESPACE}/") or f"{NAMESPACE}/{env}" in builtin_envs()
 
@@ -173,7 +162,7 @@ class Run:
     def procedural(self) -> bool:
         """Whether the env draws a new layout per episode (no ``layout_seed`` pinned)."""
         self.layout_for(None)
-        return self._procedural and "layout_seed" not in self.run
+        return self._procedural and self.layout_seed is None
 
     def layout_for(self, layout_seed: int | None) -> Layout | None:
         """The layout with this layout seed (None or -1: the run's own); None when the env is not a gridworld."""
@@ -185,13 +174,11 @@ class Run:
         if not self.is_gridworld:
             cache[layout_seed] = None
             return None
-        import rlcredit
-
-        kwargs = {k: self.run[k] for k in _LAYOUT_KEYS if k in self.run}
+        kwargs = self.config.layout_kwargs
         if layout_seed is not None:
             kwargs["layout_seed"] = layout_seed
         try:
-            env = rlcredit.make(self.env, **kwargs)
+            env = make(self.env, **kwargs)
         except FileNotFoundError as e:
             raise FileNotFoundError(f"{self.path}: cannot rebuild env {self.env!r}: {e}") from None
         layout = getattr(env.unwrapped, "layout", None)
@@ -236,14 +223,8 @@ def open_run(path: str | os.PathLike[str] | Run) -> Run:
     """
     if isinstance(path, Run):
         return path
-    from rlcredit.tracking import RunDir
-
     rd = RunDir.open(path)
-    config = rd.read_config()
-    run = Run(rd.path, config)
-    if "algo" not in run.run and "env" not in run.run:
-        raise ValueError(f"not a run directory (config.toml names no algo or env): {rd.path}")
-    return run
+    return Run(rd.path, read_config(rd))
 
 
 def find_runs(exp_dir: str | os.PathLike[str]) -> list[Run]:
@@ -310,11 +291,11 @@ def labels_for(runs: Sequence[Run]) -> dict[Path, str]:
         for r, c in zip(members, configs):
             parts = [algo] + [f"{_SHORT.get(k, k)}={_fmt(c.get(k, '-'))}" for k in varying]
             if (
-                "layout_seed" in r.run
-                and len({m.run.get("layout_seed") for m in members}) > 1
+                r.layout_seed is not None
+                and len({m.layout_seed for m in members}) > 1
                 and len(envs) == 1
             ):
-                parts.append(f"layout={r.run['layout_seed']}")
+                parts.append(f"layout={r.layout_seed}")
             labels[r.path] = " ".join(parts)
     return labels
 
@@ -359,7 +340,7 @@ def read_shaping(
     if columns is not None:
         names = set(pq.read_schema(path).names)
         columns = [c for c in dict.fromkeys(["state", *columns]) if c in names]
-    df = pd.read_parquet(path, columns=columns)
+    df = read_parquet(path, columns=columns).to_pandas()  # page checksums verified
     return df.sort_values("state", kind="stable").reset_index(drop=True)
 
 
@@ -386,8 +367,6 @@ def iter_credit(run: Run, columns: Sequence[str]) -> Iterator[tuple[int, pd.Data
     ValueError
         If a file was written with another credit schema version, or lacks a requested column.
     """
-    from rlcredit.credit.records import read_credit_file
-
     for update, path in run.credit_files():
         yield update, read_credit_file(path, columns)  # older schema versions: added columns read as NaN
 
@@ -404,9 +383,9 @@ def _finite(value: Any) -> float | None:
 
 
 def planner_return(run: Run) -> float | None:
-    """A planner run's expected return: ``summary.json`` ``exact/J`` (else ``final_return`` / ``mean_return``),
+    """A planner run's expected return: ``summary.json`` ``exact/J`` (else its mean episode return ``return_mean``),
     else the mean ``return`` of its episodes in ``metrics.csv``; None if it has none."""
-    for key in ("exact/J", "final_return", "mean_return"):
+    for key in ("exact/J", "return_mean"):
         v = _finite(run.summary.get(key))
         if v is not None:
             return v

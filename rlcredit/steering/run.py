@@ -18,6 +18,7 @@ import safetensors.torch
 import torch
 
 from rlcredit.config import to_dict
+from rlcredit.runs.schema import read_summary
 from rlcredit.steering.behaviour import layouts_of, maze_behaviour, policy_table
 from rlcredit.steering.experiment import (
     EnvFactory,
@@ -41,8 +42,8 @@ __all__ = ["format_summary", "print_layers", "run_steering", "train_for_spec"]
 
 def train_for_spec(t: TrainSpec, run_dir: Path, *, wandb: str = "offline") -> Path:
     """Train the spec's policy into ``run_dir``, or reuse it if a completed run is already there."""
-    summary = run_dir / "summary.json"
-    if summary.is_file() and json.loads(summary.read_text()).get("status") == "completed":
+    summary = read_summary(run_dir) if run_dir.is_dir() else None
+    if summary is not None and summary.status == "completed":
         print(f"using the trained policy in {run_dir}", file=sys.stderr)
         return run_dir
     config = dict(t.config)

@@ -48,6 +48,7 @@ from rlcredit.credit.measure import (
     policy_snapshot,
 )
 from rlcredit.credit.records import CreditRecorder
+from rlcredit.runs.schema import RunConfig, RunSummary, read_config, write_config, write_summary
 from rlcredit.tracking import Checkpointer, MetricsWriter, RunDir, WandbMirror
 from rlcredit.trainers.base import Trainer
 from rlcredit.trainers.config import CommonConfig, trainer_config
@@ -59,7 +60,6 @@ from rlcredit.trainers.rollout import EnvSource, VecEnv, make_env
 __all__ = ["TRAINERS", "ExactFn", "OnUpdate", "Run", "train"]
 
 TRAINERS: dict[str, type[Trainer]] = {"ppo": PPO, "reinforce": Reinforce}
-_LAYOUT_KEYS = ("layout_seed", "num_layouts", "time_limit", "slip", "gamma", "step_cost")
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def train(
     *,
     env: EnvSource | None = None,
     steps: int | None = None,
-    seed: int = 0,
+    seed: int | None = None,
     out_dir: str | Path | None = None,
     root: str | Path = "runs",
     wandb: str = "offline",
@@ -122,9 +122,10 @@ def train(
         the action space must be Discrete.
     steps : int
         Env steps to learn from; the run stops at the first update boundary at or after it.
-    seed : int
+    seed : int, optional
         Seeds the network initialization, the env and the trainer's random stream: the same seed gives
-        the same metrics.csv (apart from ``charts/SPS``).
+        the same metrics.csv (apart from ``charts/SPS``). Default 0; on resume the run's (a different one
+        is an error).
     out_dir : path, optional
         The run directory to create; None makes ``ROOT/ALGO-ENV-YYYYmmdd-HHMMSS-xxxx``.
     root : path
@@ -168,25 +169,37 @@ def train(
     kwargs = {k: v for k, v in (env_kwargs or {}).items() if v is not None}
     if resume is not None:
         run = RunDir.open(resume)
-        stored = run.read_config()
-        for arg, value in (("algo", algo), ("steps", steps)):
-            if value is not None and value != stored[arg]:
-                raise ValueError(f"resume: {arg}={value!r} differs from the run's {stored[arg]!r}")
+        stored = read_config(run)
+        if (
+            stored.kind != "train"
+            or stored.algo not in TRAINERS
+            or stored.steps is None
+            or stored.seed is None
+        ):
+            raise ValueError(f"resume: {run.config_path} is not an rlcredit training run")
+        for arg, value, was in (
+            ("algo", algo, stored.algo),
+            ("steps", steps, stored.steps),
+            ("seed", seed, stored.seed),
+        ):
+            if value is not None and value != was:
+                raise ValueError(f"resume: {arg}={value!r} differs from the run's {was!r}")
         if config is not None or overrides:
             raise ValueError("resume continues with the run's stored config; do not pass config or overrides")
-        stored_kwargs = dict(stored.get("env_kwargs", {}))
+        stored_kwargs = dict(stored.env_kwargs)
         if env_kwargs is not None and kwargs != stored_kwargs:
             raise ValueError(f"resume: env_kwargs={kwargs!r} differ from the run's {stored_kwargs!r}")
-        algo, steps, seed, kwargs = stored["algo"], stored["steps"], stored["seed"], stored_kwargs
+        algo, steps, seed, kwargs = stored.algo, stored.steps, stored.seed, stored_kwargs
         if env is None:
-            if stored["env_kind"] != "id":
-                raise ValueError(f"resume: the run's env was a factory ({stored['env']}); pass env= again")
-            env = stored["env"]
-        cfg = trainer_config(algo, stored.get(algo, {}), source=str(run.config_path))
+            if stored.env_kind != "id":
+                raise ValueError(f"resume: the run's env was a factory ({stored.env}); pass env= again")
+            env = stored.env
+        cfg = trainer_config(algo, stored.config, source=str(run.config_path))
         venv = make_env(env, cfg.num_envs, seed, obs=cfg.obs, env_kwargs=kwargs)
     else:
         if algo is None or env is None or steps is None:
             raise ValueError("train needs algo, env and steps (or resume=RUN_DIR)")
+        seed = 0 if seed is None else seed
         cfg = trainer_config(algo, config, overrides=overrides)
         if steps < 1:
             raise ValueError(f"steps must be positive, got {steps}")
@@ -195,19 +208,18 @@ def train(
         env_label = env if isinstance(env, str) else f"{getattr(env, '__module__', '?')}.{_env_name(env)}"
         try:
             run = RunDir.create(out_dir, root=root, name=f"{algo}-{_env_name(env)}")
-            run.write_config(
-                {
-                    "algo": algo,
-                    "env": env_label,
-                    "env_kind": "id" if isinstance(env, str) else "factory",
-                    **({"env_kwargs": kwargs} if kwargs else {}),
-                    # Layout-shaping keys also at the top level, where `rlcredit plan` runs keep them
-                    # (readers of either kind of run directory rebuild the layout from them).
-                    **{k: v for k, v in kwargs.items() if k in _LAYOUT_KEYS and venv.num_states is not None},
-                    "steps": steps,
-                    "seed": seed,
-                    algo: to_dict(cfg),
-                }
+            write_config(
+                run,
+                RunConfig(
+                    kind="train",
+                    algo=algo,
+                    env=env_label,
+                    seed=seed,
+                    env_kind="id" if isinstance(env, str) else "factory",
+                    env_kwargs=kwargs,
+                    steps=steps,
+                    config=to_dict(cfg),
+                ),
             )
         except BaseException:
             venv.close()
@@ -416,20 +428,22 @@ def _run(
                 raise
         finally:
             wall = time.perf_counter() - started
-            summary = {
-                "status": status,
-                "algo": algo,
-                "env": _env_name(env),
-                "seed": seed,
-                "updates": measurer.logged_update,
-                "global_step": global_step,
-                "return_mean_last100": _mean(np.asarray(recent)),
-                "wall_seconds": wall,
-                "SPS": (global_step - start_step) / wall if wall > 0 else float("nan"),
-                "last_checkpoint": str(last_checkpoint) if last_checkpoint else None,
-                "error": error,
-            }
-            run.write_summary(summary)
+            outcome = RunSummary(
+                status=status,
+                kind="train",
+                algo=algo,
+                env=_env_name(env),
+                seed=seed,
+                global_step=global_step,
+                wall_seconds=wall,
+                return_mean=_mean(np.asarray(recent)),
+                updates=measurer.logged_update,
+                SPS=(global_step - start_step) / wall if wall > 0 else float("nan"),
+                last_checkpoint=str(last_checkpoint) if last_checkpoint else None,
+                error=error,
+            )
+            write_summary(run, outcome)
+            summary = outcome.to_json_data()
             if wb.enabled:
                 wb.update_summary({k: v for k, v in summary.items() if v is not None})
                 _log_credit_sample(wb, run.credit_dir)

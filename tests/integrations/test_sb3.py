@@ -1,8 +1,5 @@
 """CreditCallback on short SB3 runs: the credit files hold exactly what SB3's rollout buffer held."""
 
-import json
-import tomllib
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +7,7 @@ import pytest
 import rlcredit
 from rlcredit.credit import read_credit
 from rlcredit.planning import policy_q
+from rlcredit.runs.schema import read_config, read_summary
 from rlcredit.tracking import read_metrics_csv
 
 sb3 = pytest.importorskip("stable_baselines3")
@@ -126,10 +124,9 @@ def test_ppo_credit_files_match_the_rollout_buffer(tmp_path):
     ):
         assert column in columns, column
     assert rows[0]["exact/J_after"] == pytest.approx(rows[1]["exact/J"], rel=1e-4)  # pi after update 1 = pi_2
-    with open(run / "config.toml", "rb") as f:
-        config = tomllib.load(f)
-    assert config["run"]["env"] == "rlcredit/DelayedCorridor-v0" and config["run"]["algo"] == "ppo"
-    assert config["run"]["kind"] == "train" and config["config"]["n_steps"] == 48
+    config = read_config(run)
+    assert config.env == "rlcredit/DelayedCorridor-v0" and config.algo == "ppo"
+    assert config.kind == "train" and config.library == "stable-baselines3" and config.config["n_steps"] == 48
     assert sorted(p.name for p in (run / "shaping").iterdir()) == [
         f"update_00000{u}.parquet" for u in (1, 2, 3)
     ]
@@ -139,8 +136,8 @@ def test_ppo_credit_files_match_the_rollout_buffer(tmp_path):
         copies.rollouts[1]["pi"],
         rtol=1e-5,
     )
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["steps"] == 288 and summary["updates"] == 3
+    summary = read_summary(run)
+    assert summary is not None and (summary.global_step, summary.updates) == (288, 3)
 
 
 def test_a2c_without_exact_credit(tmp_path):

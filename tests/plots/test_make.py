@@ -101,7 +101,7 @@ def test_open_run_errors(tmp_path):
     with pytest.raises(ValueError, match=r"no config\.toml"):
         open_run(tmp_path)
     (tmp_path / "config.toml").write_text("[something]\nx = 1\n")
-    with pytest.raises(ValueError, match="names no algo or env"):
+    with pytest.raises(ValueError, match=r"config\.toml has no 'algo'"):
         open_run(tmp_path)
 
 

@@ -2,7 +2,6 @@
 
 import functools
 import json
-import tomllib
 import warnings
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 from rlcredit.config import ConfigError
 from rlcredit.credit.records import CREDIT_SCHEMA, read_credit
+from rlcredit.runs.schema import read_config, read_summary
 from rlcredit.trainers.load import load_policy
 from rlcredit.trainers.loop import train
 
@@ -55,9 +55,9 @@ def test_reinforce_solves_the_corridor(tmp_path, corridor, baseline):
 def test_run_directory_holds_config_metrics_credit_checkpoints_summary(tmp_path, corridor):
     run = _train("ppo", corridor, 1024, tmp_path, config={**FAST_PPO, "checkpoint_every": 2})
     d = run.dir
-    config = tomllib.loads((d / "config.toml").read_text())
-    assert config["algo"] == "ppo" and config["steps"] == 1024 and config["seed"] == 0
-    assert config["env_kind"] == "factory" and config["ppo"]["num_envs"] == 16
+    config = read_config(d)
+    assert (config.kind, config.algo, config.steps, config.seed) == ("train", "ppo", 1024, 0)
+    assert config.env_kind == "factory" and config.config["num_envs"] == 16
     metrics = pd.read_csv(d / "metrics.csv")
     for col in [
         "update", "global_step", "charts/episodic_return", "charts/episodic_length", "charts/learning_rate",
@@ -73,8 +73,9 @@ def test_run_directory_holds_config_metrics_credit_checkpoints_summary(tmp_path,
         "ckpt_000002.json",
         "ckpt_000004.json",
     ]
-    summary = json.loads((d / "summary.json").read_text())
-    assert summary["status"] == "completed" and summary["global_step"] == 1024 and summary["updates"] == 4
+    summary = read_summary(d)
+    assert summary is not None and summary.status == "completed"
+    assert (summary.global_step, summary.updates) == (1024, 4)
 
     df = read_credit(d)
     assert list(df.columns) == [c.name for c in CREDIT_SCHEMA]
@@ -292,9 +293,7 @@ def test_env_kwargs_reach_the_env_and_config_and_resume_uses_them(tmp_path, monk
     whole = _train(
         "ppo", "rlcredit/DelayedCorridor-v0", 1280, tmp_path, "whole", config=cfg, env_kwargs=kwargs
     )
-    config = tomllib.loads((whole.dir / "config.toml").read_text())
-    assert config["env_kwargs"] == kwargs
-    assert config["time_limit"] == 12 and config["slip"] == 0.1  # where plan runs keep layout keys
+    assert read_config(whole.dir).env_kwargs == kwargs
     df = read_credit(whole.dir)
     assert df["t"].max() == 11  # episodes are cut at 12 steps (the goal is 9 moves away: some are cut)
     assert df["truncated"].any() and (df.loc[df["truncated"], "t"] == 11).all()
@@ -335,7 +334,7 @@ def test_cli_env_args(tmp_path):
             "--wandb", "disabled", "--no-progress", "--set", "num_envs=16", "--set", "num_steps=16",
             "--env-kwargs", "{slip = 0.1, time_limit = 30}", "--env-arg", "time_limit=20"]  # fmt: skip
     assert main(argv) == 0
-    assert tomllib.loads((out / "config.toml").read_text())["env_kwargs"] == {"slip": 0.1, "time_limit": 20}
+    assert read_config(out).env_kwargs == {"slip": 0.1, "time_limit": 20}
 
 
 def test_exact_can_be_turned_off(tmp_path):
