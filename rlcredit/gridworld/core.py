@@ -219,6 +219,32 @@ class Layout:
         mask[np.asarray(cells, dtype=np.int64)] = True
         return mask[self.cell]
 
+    def per_cell(self, values: np.ndarray, reduce: str = "mean", weights: np.ndarray | None = None) -> np.ndarray:
+        """(H*W,) per-cell aggregate of per-state ``values`` (S,) over the object configurations: ``"mean"``
+        (weighted by ``weights`` (S,) if given, e.g. state occupancy), ``"max"``, ``"min"`` or ``"sum"``; NaN on
+        cells no state stands on. On a map without objects this is ``values`` itself (cast to float)."""
+        v = np.asarray(values, dtype=np.float64)
+        if v.shape != (self.num_states,):
+            raise ValueError(f"values must have shape (S,) = ({self.num_states},); got {v.shape}")
+        n = self.num_cells
+        count = np.bincount(self.cell, minlength=n).astype(np.float64)
+        if reduce in ("mean", "sum"):
+            w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
+            total = np.bincount(self.cell, weights=v * w, minlength=n)
+            if reduce == "sum":
+                out = total
+            else:
+                wsum = np.bincount(self.cell, weights=w, minlength=n)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out = np.where(wsum > 0, total / np.where(wsum > 0, wsum, 1.0), np.nan)
+        elif reduce in ("max", "min"):
+            fill = -np.inf if reduce == "max" else np.inf
+            out = np.full(n, fill)
+            (np.maximum if reduce == "max" else np.minimum).at(out, self.cell, v)
+        else:
+            raise ValueError(f"reduce must be mean, sum, max or min; got {reduce!r}")
+        return np.where(count > 0, out, np.nan)
+
     def transition_probs(self) -> np.ndarray:
         """(4, 4) matrix: probability that intended direction ``a`` (row) becomes direction ``b`` (column)."""
         p = np.full((4, 4), self.slip / 3.0)

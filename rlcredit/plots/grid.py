@@ -53,7 +53,7 @@ ARROW = 0.46
 def cell_rgb(layout: Layout) -> np.ndarray:
     """``(H, W, 3)`` float colours of the cells: floor, walls, start cells and object kinds."""
     H, W = layout.shape
-    rgb = np.tile(np.array(style.cell_colour("floor")), (layout.num_states, 1))
+    rgb = np.tile(np.array(style.cell_colour("floor")), (layout.num_cells, 1))
     rgb[(layout.start > 0) & (layout.kind < 0)] = style.cell_colour("start")
     for k, name in enumerate(layout.kinds):
         rgb[layout.kind == k] = style.cell_colour(name, k)

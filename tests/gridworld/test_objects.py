@@ -210,3 +210,22 @@ def test_box_world_state_count_is_the_hand_count():
     lay = compile_layout(parse_map(text))
     assert lay.num_states == 6
     assert lay.to_mdp().num_states == 6
+
+
+def test_per_cell_aggregates_over_configurations():
+    text = 'name = "C"\nmap = """\n######\n#SB..#\n######\n"""\n[legend]\nB = { kind = "box" }\n'
+    lay = compile_layout(parse_map(text))
+    # states (see the hand count above): agent on cell 7 with the box on 8, 9 or 10; on 8 (box 9 or 10); on 9
+    values = np.arange(lay.num_states, dtype=float)
+    mean = lay.per_cell(values)
+    for c in range(lay.num_cells):
+        on = values[lay.cell == c]
+        if len(on):
+            assert mean[c] == pytest.approx(on.mean())
+            assert lay.per_cell(values, "max")[c] == on.max()
+        else:
+            assert np.isnan(mean[c])
+    assert (lay.cell == 7).sum() == 3 and (lay.cell == 8).sum() == 2 and (lay.cell == 9).sum() == 1
+    plain = rlcredit.make("rlcredit/Cliff-v0").unwrapped.layout
+    v = np.random.default_rng(0).random(plain.num_states)
+    np.testing.assert_array_equal(plain.per_cell(v), v)
