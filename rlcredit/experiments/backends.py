@@ -10,23 +10,45 @@ Whatever a piece wrote before it stopped stays in its run directory, and re-runn
   the pieces one after another in the calling process.
 - ``ray``: one ``@ray.remote`` task per piece, collected with ``ray.wait`` as they finish. With an address
   (``"auto"``, ``"HOST:PORT"``) it joins that cluster; without one it starts a local Ray with ``workers`` (default
-  2) CPUs. A Ray session that is already initialized is used as is and left running. On a multi-node cluster
-  the experiment directory must be on a filesystem every node sees, and rlcredit installed on every node.
+  2) CPUs. A Ray session that is already initialized is used as is and left running. rlcredit must be
+  installed on every node. The experiment directory need not be on a filesystem every node sees: a task
+  first checks whether it can see and write the driver's experiment directory (a marker file the driver
+  wrote there). If it can (one machine, or a shared filesystem: the fast path), the piece writes its run
+  directory in place. If it cannot (KubeRay or cloud clusters without shared storage), the piece runs in a
+  temporary directory on its node and its run directory comes back to the driver as one tar archive
+  through Ray's object store; the driver unpacks it in place. A partly finished piece is shipped to the
+  node the same way, so ``--resume`` works either way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
 import multiprocessing
 import os
+import secrets
+import shutil
+import tarfile
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol
+from pathlib import Path
+from typing import Literal, Protocol
 
 from rlcredit.experiments.pieces import PieceResult, run_piece_safely
 from rlcredit.experiments.spec import Piece
 
-__all__ = ["Backend", "LocalBackend", "RayBackend", "exit_with_parent", "make_backend"]
+__all__ = [
+    "Backend",
+    "LocalBackend",
+    "RayBackend",
+    "exit_with_parent",
+    "make_backend",
+    "pack_run_dir",
+    "unpack_run_dir",
+]
 
 OnResult = Callable[[PieceResult], None]
 
@@ -163,9 +185,83 @@ class LocalBackend:
         return results
 
 
-def _ray_piece(piece: Piece) -> PieceResult:
+ShipMode = Literal["auto", "always", "never"]
+_MARKER = ".rlcredit-ray-"
+
+
+def _ray_piece(
+    piece: Piece, token: str, ship: ShipMode, shipped: bytes | None
+) -> tuple[PieceResult, bytes | None, str | None]:
+    """Run one piece in a Ray task: in place when this node sees the driver's experiment directory, else in a
+    temporary directory whose contents go back as a tar archive. Returns (result, archive or None, the
+    temporary run directory's path, which the driver rewrites to the real one in text files)."""
     _init_worker()
-    return run_piece_safely(piece)
+    if ship == "never" or (ship == "auto" and _sees_driver_dir(Path(piece.run_dir).parent, token)):
+        return run_piece_safely(piece), None, None
+    with tempfile.TemporaryDirectory(prefix="rlcredit-piece-") as tmp:
+        local = Path(tmp) / Path(piece.run_dir).name
+        if shipped:
+            unpack_run_dir(shipped, local)
+        result = run_piece_safely(dataclasses.replace(piece, run_dir=str(local)))
+        return result, pack_run_dir(local), str(local)
+
+
+def _sees_driver_dir(exp_dir: Path, token: str) -> bool:
+    """Whether this process sees the driver's experiment directory (its marker file) and can write there."""
+    if not (exp_dir / f"{_MARKER}{token}").is_file():
+        return False
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".rlcredit-probe-", dir=exp_dir)
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return True
+
+
+def pack_run_dir(path: str | os.PathLike[str]) -> bytes:
+    """A run directory as an uncompressed tar archive (its files are mostly compressed already)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for p in sorted(Path(path).rglob("*")):
+            if p.is_file() and p.name != ".rlcredit.lock":
+                tar.add(p, arcname=str(p.relative_to(path)), recursive=False)
+    return buf.getvalue()
+
+
+def unpack_run_dir(
+    data: bytes, path: str | os.PathLike[str], *, rename: tuple[str, str] | None = None
+) -> None:
+    """Replace the run directory ``path`` with the archive ``data`` (:func:`pack_run_dir`).
+
+    The archive is unpacked beside ``path`` first and swapped in afterwards, so ``path`` holds either the
+    old or the complete new run. ``rename=(old, new)`` rewrites the path ``old`` to ``new`` inside the text
+    files (config, summary, JSON records), where the piece recorded the temporary directory it ran in.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".unpack", dir=path.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
+            tar.extractall(staging, filter="data")  # no absolute paths, no links out of the directory
+        if rename is not None:
+            old, new = rename
+            for p in staging.rglob("*"):
+                if p.is_file() and p.suffix in (".json", ".toml", ".csv", ".txt", ".html"):
+                    text = p.read_text(encoding="utf-8", errors="surrogateescape")
+                    if old in text:
+                        p.write_text(text.replace(old, new), encoding="utf-8", errors="surrogateescape")
+        if path.exists():
+            trash = path.with_name(f".{path.name}.{secrets.token_hex(4)}.old")
+            path.rename(trash)
+            staging.rename(path)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            staging.rename(path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 class RayBackend:
@@ -177,17 +273,26 @@ class RayBackend:
         ``"auto"`` or ``"HOST:PORT"`` of a running cluster; None starts a local Ray.
     workers : int, optional
         CPUs of a local Ray (default 2); ignored with an address.
+    ship : {"auto", "always", "never"}
+        How run directories reach the driver: ``"auto"`` in place where a task sees the driver's experiment
+        directory, else shipped as bytes (see the module docstring); ``"always"`` ships every piece (a
+        cluster whose shared filesystem is slow); ``"never"`` requires the shared filesystem.
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None) -> None:
+    def __init__(
+        self, address: str | None = None, workers: int | None = None, ship: ShipMode = "auto"
+    ) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
             raise ImportError("the ray backend needs Ray: pip install 'rlcredit[ray]'") from None
         if workers is not None and workers < 1:
             raise ValueError(f"--workers must be >= 1, got {workers}")
+        if ship not in ("auto", "always", "never"):
+            raise ValueError(f"ship must be auto, always or never; got {ship!r}")
         self.address = address
         self.workers = workers or 2
+        self.ship: ShipMode = ship
 
     def describe(self, n_pieces: int) -> str:
         import ray
@@ -217,17 +322,25 @@ class RayBackend:
                 raise ValueError(f"cannot {what}: {str(e).strip().splitlines()[0]}") from None
             started = True
         results: list[PieceResult] = []
+        token = secrets.token_hex(8)
+        markers: set[Path] = set()
         try:
+            markers = _write_markers(pieces, token)
             remote = ray.remote(num_cpus=1, max_retries=0)(_ray_piece)
-            refs = {remote.remote(p): p for p in pieces}
+            refs = {
+                remote.remote(p, token, self.ship, _partial(p) if self.ship != "never" else None): p
+                for p in pieces
+            }
             pending = list(refs)
             try:
                 while pending:
                     ready, pending = ray.wait(pending, num_returns=1)
                     p = refs[ready[0]]
                     try:
-                        r = ray.get(ready[0])
-                    except Exception as e:  # the task's worker died, or Ray could not run it
+                        r, archive, ran_in = ray.get(ready[0])
+                        if archive is not None:
+                            unpack_run_dir(archive, p.run_dir, rename=(ran_in, p.run_dir) if ran_in else None)
+                    except Exception as e:  # the worker died, Ray could not run the task, unpacking failed
                         msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
                         r = PieceResult(p.name, p.agent, "failed", error=f"{type(e).__name__}: {msg}")
                     results.append(r)
@@ -237,9 +350,33 @@ class RayBackend:
                     ray.cancel(ref, force=True)
                 raise
         finally:
+            for marker in markers:
+                with contextlib.suppress(OSError):
+                    marker.unlink()
             if started:
                 ray.shutdown()
         return results
+
+
+def _write_markers(pieces: Sequence[Piece], token: str) -> set[Path]:
+    """Write the marker a task looks for to know it sees the driver's experiment directory (one per directory)."""
+    markers: set[Path] = set()
+    for p in pieces:
+        marker = Path(p.run_dir).parent / f"{_MARKER}{token}"
+        if marker not in markers:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text("rlcredit driver\n")
+            markers.add(marker)
+    return markers
+
+
+def _partial(piece: Piece) -> bytes | None:
+    """What a piece's run directory already holds (a resumed experiment), packed for a node that cannot
+    see it; None when the directory is empty or missing."""
+    path = Path(piece.run_dir)
+    if not path.is_dir() or not any(p.is_file() for p in path.rglob("*")):
+        return None
+    return pack_run_dir(path)
 
 
 def _check_reachable(address: str) -> None:
