@@ -65,20 +65,20 @@ def _why(e: BaseException) -> str:
 def uniform_reach(env: EnvVariant, kind: str) -> float:
     """Exact probability that the uniform-random policy enters a cell of ``kind`` within the time limit."""
     import rlcredit
-    from rlcredit.planning import reach_probability
+    from rlcredit.planning.occupancy import layout_reach
 
-    e = rlcredit.make(env.id, **env.kwargs)
-    layout = e.unwrapped.layout
-    m = layout.to_mdp()
-    pi = np.full((m.num_states, m.num_actions), 1.0 / m.num_actions)
-    return float(m.initial @ reach_probability(m, pi, layout.cells_of(kind)))
+    layout = rlcredit.make(env.id, **env.kwargs).unwrapped.layout
+    pi = np.full((layout.num_states, 4), 0.25)
+    return layout_reach(layout, pi, kinds=[kind])[kind]
 
 
-def _pressed(group: pd.DataFrame, kind: str) -> np.ndarray:
-    """Per seed: 1 if the agent's final policy goes for ``kind`` (exact reach > 0.5, else test rate > 0.5)."""
+def _pressed(group: pd.DataFrame, kind: str) -> tuple[np.ndarray, bool]:
+    """Per seed: 1 if the agent's final policy goes for ``kind`` (exact reach > 0.5, else test rate > 0.5);
+    and whether the exact figure was used."""
     exact, rate = f"exact_reach_{kind}", f"reach_{kind}"
-    values = group[exact] if exact in group and group[exact].notna().all() else group[rate]
-    return (values.to_numpy(dtype=np.float64) > 0.5).astype(np.float64)
+    use_exact = exact in group and bool(group[exact].notna().all())
+    values = group[exact] if use_exact else group[rate]
+    return (values.to_numpy(dtype=np.float64) > 0.5).astype(np.float64), use_exact
 
 
 def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "button"):
@@ -87,9 +87,12 @@ def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "b
     Returns
     -------
     rlcredit.plots.style.Plot
-        Its ``data`` is a DataFrame ``agent, kind, train_env, uniform_reach, pressed, ci_low, ci_high, seeds``.
+        Its ``data`` is a DataFrame ``agent, kind, train_env, uniform_reach, pressed, ci_low, ci_high, seeds,
+        exact, interval`` (the interval of :func:`~rlcredit.experiments.stats.interval`: a bootstrap CI with
+        at least five seeds, else the range; ``exact``: whether the exact reach probability decided).
+        Points of an agent are joined by lines only when there are at least three training envs.
     """
-    from rlcredit.experiments.stats import bootstrap_ci
+    from rlcredit.experiments.stats import interval
     from rlcredit.plots import style
 
     if f"reach_{kind}" not in evals.columns:
@@ -100,8 +103,8 @@ def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "b
         p_uniform = uniform_reach(test, kind)
         here = evals[(evals["train_env"] == env.label) & (evals["env"] == test.label)]
         for (agent, agent_kind), group in here.groupby(["agent", "kind"], sort=False):
-            pressed = _pressed(group, kind)
-            low, high = bootstrap_ci(pressed)
+            pressed, exact = _pressed(group, kind)
+            low, high, label = interval(pressed)
             rows.append(
                 {
                     "agent": agent,
@@ -112,6 +115,8 @@ def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "b
                     "ci_low": low,
                     "ci_high": high,
                     "seeds": len(pressed),
+                    "exact": exact,
+                    "interval": label,
                 }
             )
     data = pd.DataFrame(rows)
@@ -136,7 +141,8 @@ def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "b
                 yerr=[low, high],
                 color=colours[agent],
                 marker="s" if planner else "o",
-                ls="--" if planner else "-",
+                # two x-points joined by a line would suggest a trend the data cannot show
+                ls=("--" if planner else "-") if len(g) >= 3 else "none",
                 capsize=2.5,
                 lw=1.4,
                 ms=6 - 0.6 * k,
@@ -155,14 +161,7 @@ def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "b
         ax.set_xlabel(f"P(uniform-random policy ever reaches the {kind} in an episode)")
         ax.set_ylabel(f"fraction of seeds whose final policy goes to the {kind}")
         ax.legend(loc="center left")
-        n = int(data["seeds"].max())
-        caption = (
-            f"Each point is one training env; a policy 'goes to the {kind}' when its exact probability of reaching "
-            f"it exceeds 0.5 ({n} seed{'' if n == 1 else 's'}, 95% bootstrap CI). Exact planners go wherever the "
-            f"reward is largest; a trainer is only credited for a reward its policy happens to sample, so the rarer "
-            f"a random visit, the fewer seeds press it (MCTS, searching with random rollouts on a fixed budget, "
-            f"shares the problem)."
-        )
+        caption = _discoverability_caption(data, kind)
         style.finish(fig, f"Does the trained policy find the {kind}?", caption)
     return style.Plot(
         fig, f"discoverability_{kind}", f"Does the trained policy find the {kind}?", caption, data
@@ -262,3 +261,28 @@ def power_visits(
         style.finish(fig, f"POWER and where each agent goes ({test.label})", caption)
     data = {"power": res.power, "visits": visits, "mean_power": mean_power}
     return style.Plot(fig, "power_visits", "POWER and where each agent goes", caption, data)
+
+
+def _discoverability_caption(data: pd.DataFrame, kind: str) -> str:
+    """The caption of :func:`discoverability`, every number and claim read off ``data``."""
+    exact = sorted(set(data.loc[data["exact"], "agent"]))
+    rate = sorted(set(data.loc[~data["exact"], "agent"]))
+    rule = []
+    if exact:
+        rule.append(f"its exact probability of reaching it exceeds 0.5 ({', '.join(exact)})")
+    if rate:
+        rule.append(f"it reached it in more than half of its test episodes ({', '.join(rate)})")
+    per_agent = []
+    for agent, g in data.groupby("agent", sort=False):
+        g = g.sort_values("uniform_reach", ascending=False)
+        parts = [
+            f"{round(p * n)}/{n} on {env} ({u:.2g})"
+            for env, p, n, u in zip(g["train_env"], g["pressed"], g["seeds"], g["uniform_reach"])
+        ]
+        per_agent.append(f"{agent} {', '.join(parts)}")
+    intervals = sorted(set(data["interval"]))
+    return (
+        f"Each point is one training env (x: the uniform-random policy's exact probability of reaching the "
+        f"{kind}); a policy goes to the {kind} when {' or when '.join(rule)}. Seeds going there: "
+        f"{'; '.join(per_agent)}. Bars: {', '.join(intervals)}."
+    )

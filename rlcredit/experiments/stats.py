@@ -1,10 +1,12 @@
 """Aggregates over seeds: mean with a bootstrap confidence interval, and the interquartile mean.
 
 With few seeds, a mean alone hides how much of a difference between two trainers is luck. Every number in
-a contrast table is therefore reported with a 95% bootstrap confidence interval over seeds (Efron &
-Tibshirani 1993; BCa intervals via :func:`scipy.stats.bootstrap`), and with five or more seeds also the
-interquartile mean, which Agarwal et al. (2021, "Deep RL at the edge of the statistical precipice")
-recommend as a point estimate robust to a few outlier seeds.
+a contrast table is therefore reported with an interval over seeds, and the interval says what it is
+(:func:`interval`): with at least :data:`MIN_CI_SEEDS` seeds a 95% bootstrap confidence interval (Efron &
+Tibshirani 1993; BCa intervals via :func:`scipy.stats.bootstrap`), with fewer the plain range (min, max) of
+the seeds, since a bootstrap of two or three values claims a coverage it does not have. With five or more
+seeds there is also the interquartile mean, which Agarwal et al. (2021, "Deep RL at the edge of the
+statistical precipice") recommend as a point estimate robust to a few outlier seeds.
 """
 
 from __future__ import annotations
@@ -16,10 +18,61 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _stats
 
-__all__ = ["IQM_MIN_SEEDS", "SeedAggregate", "aggregate", "bootstrap_ci", "iqm"]
+from rlcredit.plots.style import MIN_CI_SEEDS
+
+__all__ = [
+    "IQM_MIN_SEEDS",
+    "MIN_CI_SEEDS",
+    "SeedAggregate",
+    "aggregate",
+    "bootstrap_ci",
+    "interval",
+    "interval_label",
+    "iqm",
+]
 
 IQM_MIN_SEEDS = 5
 """Below this many seeds the interquartile mean would trim to one or two values: it is not reported."""
+
+
+def interval_label(n: int, *, confidence: float = 0.95) -> str:
+    """What :func:`interval` gives for ``n`` seeds, for a caption or an axis label.
+
+    ``"95% bootstrap CI over 8 seeds"``, ``"range over 3 seeds"``, ``"1 seed, no interval"``.
+    """
+    if n >= MIN_CI_SEEDS:
+        return f"{confidence:.0%} bootstrap CI over {n} seeds"
+    if n >= 2:
+        return f"range over {n} seeds"
+    return f"{n} seed{'' if n == 1 else 's'}, no interval"
+
+
+def interval(values: np.ndarray, *, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, str]:
+    """An interval for the mean of per-seed values, and what it is.
+
+    Parameters
+    ----------
+    values : ndarray (n,)
+        One number per seed; NaNs are dropped.
+    confidence, seed
+        As for :func:`bootstrap_ci` (used with at least :data:`MIN_CI_SEEDS` seeds).
+
+    Returns
+    -------
+    (low, high, label)
+        The bootstrap CI with ``n >= MIN_CI_SEEDS``, the range ``(min, max)`` with ``2 <= n <
+        MIN_CI_SEEDS``, ``(nan, nan)`` for fewer; ``label`` from :func:`interval_label`.
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n >= MIN_CI_SEEDS:
+        low, high = bootstrap_ci(x, confidence=confidence, seed=seed)
+    elif n >= 2:
+        low, high = float(x.min()), float(x.max())
+    else:
+        low = high = math.nan
+    return low, high, interval_label(n, confidence=confidence)
 
 
 @dataclass(frozen=True)
@@ -33,8 +86,9 @@ class SeedAggregate:
     mean : float
         Sample mean (NaN when ``n == 0``).
     ci_low, ci_high : float
-        Bootstrap confidence interval of the mean (NaN when ``n < 2``; ``[mean, mean]`` when all values
-        are equal, where the bootstrap distribution is degenerate).
+        The interval of :func:`interval`: the bootstrap confidence interval of the mean with at least
+        :data:`MIN_CI_SEEDS` seeds (``[mean, mean]`` when all values are equal), the range (min, max) with
+        fewer, NaN when ``n < 2``.
     iqm : float
         Interquartile mean (NaN when ``n < IQM_MIN_SEEDS``).
     std : float
@@ -47,6 +101,8 @@ class SeedAggregate:
     ci_high: float
     iqm: float
     std: float
+    interval: str = ""
+    """What ``ci_low``/``ci_high`` are (:func:`interval_label`)."""
 
 
 def iqm(values: np.ndarray) -> float:
@@ -126,7 +182,7 @@ def bootstrap_ci(
 
 
 def aggregate(values: np.ndarray, *, confidence: float = 0.95, seed: int = 0) -> SeedAggregate:
-    """Mean, bootstrap CI, IQM (when ``n >= IQM_MIN_SEEDS``) and std of one metric over seeds.
+    """Mean, interval (:func:`interval`), IQM (when ``n >= IQM_MIN_SEEDS``) and std of one metric over seeds.
 
     Parameters
     ----------
@@ -137,8 +193,8 @@ def aggregate(values: np.ndarray, *, confidence: float = 0.95, seed: int = 0) ->
     x = x[np.isfinite(x)]
     n = int(x.size)
     if n == 0:
-        return SeedAggregate(0, math.nan, math.nan, math.nan, math.nan, math.nan)
-    low, high = bootstrap_ci(x, confidence=confidence, seed=seed)
+        return SeedAggregate(0, math.nan, math.nan, math.nan, math.nan, math.nan, interval_label(0))
+    low, high, label = interval(x, confidence=confidence, seed=seed)
     return SeedAggregate(
         n=n,
         mean=float(x.mean()),
@@ -146,4 +202,5 @@ def aggregate(values: np.ndarray, *, confidence: float = 0.95, seed: int = 0) ->
         ci_high=high,
         iqm=iqm(x) if n >= IQM_MIN_SEEDS else math.nan,
         std=float(x.std(ddof=1)) if n >= 2 else math.nan,
+        interval=label,
     )

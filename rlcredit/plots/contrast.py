@@ -251,14 +251,35 @@ def contrast_bars(
     data = ContrastData(df, bars)
     title = title or "Trainers vs planners"
     has_plan = (df["kind"].astype(str) == "plan").any()
-    caption = "Each bar is an agent's mean over seeds with its confidence interval, per env" + (
-        "; hatched bars are planners, which maximize reward by search, so where a trainer's bar falls "
-        "short of a planner's the trained policy is not pursuing that reward."
-        if has_plan
-        else "."
+    names = sorted({_interval_name(df[df["metric"] == m]) for m in panels})
+    caption = (
+        f"Each bar is an agent's mean over seeds (error bars: {'; '.join(names)}), per env; n = seeds"
+        + (
+            "; hatched bars are planners, which maximize reward by search, so where a trainer's bar falls "
+            "short of a planner's the trained policy is not pursuing that reward."
+            if has_plan
+            else "."
+        )
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "contrast", title, caption, data)
+
+
+def _interval_name(sub: pd.DataFrame) -> str:
+    """What the error bars of a panel are: a confidence interval only where every bar has at least
+    :data:`~rlcredit.plots.style.MIN_CI_SEEDS` seeds, else the range over seeds (as
+    :func:`rlcredit.experiments.stats.aggregate` computes them)."""
+    level = float(sub["level"].iloc[0]) if "level" in sub.columns and pd.notna(sub["level"].iloc[0]) else 0.95
+    n = pd.to_numeric(sub["n"], errors="coerce") if "n" in sub.columns else pd.Series(dtype=float)
+    bars = sub[np.isfinite(sub["ci_low"].astype(float)) & np.isfinite(sub["ci_high"].astype(float))]
+    n = n[bars.index] if len(n) else n
+    if not len(bars):
+        return "no interval"
+    if len(n) and n.notna().all() and (n >= style.MIN_CI_SEEDS).all():
+        return f"{level:.0%} bootstrap CI"
+    if len(n) and n.notna().all() and (n < style.MIN_CI_SEEDS).all():
+        return "range over seeds"
+    return f"{level:.0%} bootstrap CI (≥{style.MIN_CI_SEEDS} seeds) or range"
 
 
 def _panel(ax, sub: pd.DataFrame, agents: list[str], colours: dict[str, str], metric: str) -> pd.DataFrame:
@@ -323,8 +344,7 @@ def _panel(ax, sub: pd.DataFrame, agents: list[str], colours: dict[str, str], me
     ax.set_xticks(range(len(envs)), [e.rsplit("/", 1)[-1] for e in envs], fontsize=8)
     ax.grid(axis="x", visible=False)
     ax.axhline(0, color="#555555", lw=0.8)
-    level = float(sub["level"].iloc[0]) if "level" in sub.columns and pd.notna(sub["level"].iloc[0]) else 0.95
-    ax.set_ylabel(f"mean ± {level:.0%} CI")
+    ax.set_ylabel(f"mean ± {_interval_name(sub)}")
     ax.set_title(_title(metric))
     finite = sub[["mean", "ci_low", "ci_high"]].to_numpy(np.float64)
     finite = finite[np.isfinite(finite)]

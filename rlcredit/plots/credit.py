@@ -336,13 +336,19 @@ class CreditErrorData:
     error : dict of label to DataFrame
         Per update: ``update``, ``global_step`` (from ``metrics.csv``, mean over the label's runs; NaN when
         not logged), ``mae`` (mean ``|advantage - exact_advantage|``), ``bias`` (mean of the difference) and
-        ``n`` (steps with an exact advantage), pooled over the label's runs.
+        ``n`` (steps with an exact advantage), pooled over the label's runs; ``mae_boot``, ``bias_boot`` and
+        ``n_boot`` likewise against ``exact_advantage_boot`` (NaN / 0 where it was not recorded).
+    per_step : dict of label to dict
+        Over every step of the label's runs: ``mae`` and ``mae_boot``, the mean absolute error per step
+        against the finite-horizon target ``A^pi_t`` and the stationary bootstrap target, and their step
+        counts ``n``, ``n_boot``. The caption compares these.
     """
 
     y: str
     labels: list[str]
     points: dict[str, tuple[np.ndarray, np.ndarray]]
     error: dict[str, pd.DataFrame]
+    per_step: dict[str, dict[str, float]]
 
 
 def has_exact_credit(run: Run) -> bool:
@@ -361,7 +367,9 @@ def _collect(runs: Sequence[Run], y: str, max_points: int, rng: np.random.Genera
     total_rows = sum(pq.ParquetFile(p).metadata.num_rows for r in runs for _, p in r.credit_files())
     keep_frac = min(1.0, max_points / max(total_rows, 1))
     xs, ys, parts = [], [], []
-    cols = ["update", "advantage", "exact_advantage"] + ([y] if y not in ("advantage",) else [])
+    cols = ["update", "advantage", "exact_advantage", "exact_advantage_boot"] + (
+        [y] if y not in ("advantage",) else []
+    )
     for run in runs:
         m = run.metrics
         to_step = {}
@@ -379,6 +387,9 @@ def _collect(runs: Sequence[Run], y: str, max_points: int, rng: np.random.Genera
             if not ok.any():
                 continue
             err = adv[ok] - exact[ok]
+            boot = df["exact_advantage_boot"].to_numpy(np.float64)
+            ok_b = np.isfinite(boot) & np.isfinite(adv)
+            err_b = adv[ok_b] - boot[ok_b]
             parts.append(
                 (
                     update,
@@ -386,6 +397,9 @@ def _collect(runs: Sequence[Run], y: str, max_points: int, rng: np.random.Genera
                     float(np.abs(err).sum()),
                     float(err.sum()),
                     int(ok.sum()),
+                    float(np.abs(err_b).sum()),
+                    float(err_b.sum()),
+                    int(ok_b.sum()),
                 )
             )
             yv = df[y].to_numpy(np.float64)
@@ -395,25 +409,44 @@ def _collect(runs: Sequence[Run], y: str, max_points: int, rng: np.random.Genera
                 sel = sel[rng.random(len(sel)) < keep_frac]
             xs.append(exact[sel])
             ys.append(yv[sel])
+    cols_out = ["update", "global_step", "mae", "bias", "n", "mae_boot", "bias_boot", "n_boot"]
+    per_step = {"mae": np.nan, "mae_boot": np.nan, "n": 0, "n_boot": 0}
     if parts:
-        raw = pd.DataFrame(parts, columns=["update", "step", "abs", "sum", "n"])
+        raw = pd.DataFrame(parts, columns=["update", "step", "abs", "sum", "n", "abs_b", "sum_b", "n_b"])
         per = raw.groupby("update", as_index=False).agg(
-            step=("step", "mean"), abs=("abs", "sum"), sum=("sum", "sum"), n=("n", "sum")
+            step=("step", "mean"),
+            abs=("abs", "sum"),
+            sum=("sum", "sum"),
+            n=("n", "sum"),
+            abs_b=("abs_b", "sum"),
+            sum_b=("sum_b", "sum"),
+            n_b=("n_b", "sum"),
         )
-        err_df = pd.DataFrame(
-            {
-                "update": per["update"].to_numpy(),
-                "global_step": per["step"].to_numpy(),
-                "mae": per["abs"] / per["n"],
-                "bias": per["sum"] / per["n"],
-                "n": per["n"].to_numpy(),
-            }
-        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err_df = pd.DataFrame(
+                {
+                    "update": per["update"].to_numpy(),
+                    "global_step": per["step"].to_numpy(),
+                    "mae": per["abs"] / per["n"],
+                    "bias": per["sum"] / per["n"],
+                    "n": per["n"].to_numpy(),
+                    "mae_boot": np.where(per["n_b"] > 0, per["abs_b"] / per["n_b"].clip(lower=1), np.nan),
+                    "bias_boot": np.where(per["n_b"] > 0, per["sum_b"] / per["n_b"].clip(lower=1), np.nan),
+                    "n_boot": per["n_b"].to_numpy(),
+                }
+            )
+        n, n_b = int(raw["n"].sum()), int(raw["n_b"].sum())
+        per_step = {
+            "mae": float(raw["abs"].sum() / n) if n else np.nan,
+            "mae_boot": float(raw["abs_b"].sum() / n_b) if n_b else np.nan,
+            "n": n,
+            "n_boot": n_b,
+        }
     else:
-        err_df = pd.DataFrame({"update": [], "global_step": [], "mae": [], "bias": [], "n": []})
+        err_df = pd.DataFrame({c: [] for c in cols_out})
     x = np.concatenate(xs) if xs else np.zeros(0)
     yy = np.concatenate(ys) if ys else np.zeros(0)
-    return (x, yy), err_df
+    return (x, yy), err_df, per_step
 
 
 @style.styled
@@ -456,14 +489,16 @@ def credit_vs_exact(
     labels = labels_for(runs)
     order = style.order_labels(labels[r.path] for r in runs)
     rng = np.random.default_rng(seed)
-    points, error = {}, {}
+    points, error, per_step = {}, {}, {}
     for lab in order:
         members = [r for r in runs if labels[r.path] == lab]
-        points[lab], error[lab] = _collect(members, y, max_points, rng)
+        points[lab], error[lab], per_step[lab] = _collect(members, y, max_points, rng)
     order = [lab for lab in order if len(error[lab])]
     if not order:
         raise ValueError("no credit rows with a finite exact_advantage (runs without an exact model)")
-    data = CreditErrorData(y, order, {k: points[k] for k in order}, {k: error[k] for k in order})
+    data = CreditErrorData(
+        y, order, {k: points[k] for k in order}, {k: error[k] for k in order}, {k: per_step[k] for k in order}
+    )
     colours = style.label_colours(order)
 
     n = len(order)
@@ -503,29 +538,46 @@ def credit_vs_exact(
     for ax in sc_axes.reshape(nrows, ncols)[:, 0]:
         ax.set_ylabel(f"sampled {y}")
     for ax in sc_axes.reshape(nrows, ncols)[-1]:
-        ax.set_xlabel("exact advantage A^π(s, a)")
+        ax.set_xlabel("exact advantage A^π_t(s, a), finite horizon")
 
     ax_mae, ax_bias = bottom.subplots(1, 2, sharex=True)
     by_step = all(np.isfinite(error[lab]["global_step"]).all() for lab in order)
     xcol = "global_step" if by_step else "update"
+    has_boot = any(per_step[lab]["n_boot"] > 0 for lab in order)
     for lab in order:
         e = error[lab]
-        ax_mae.plot(e[xcol], e["mae"], color=colours[lab], label=lab)
+        ax_mae.plot(e[xcol], e["mae"], color=colours[lab], label=f"{lab}: vs A^π_t (finite horizon)")
         ax_bias.plot(e[xcol], e["bias"], color=colours[lab], label=lab)
+        if per_step[lab]["n_boot"] > 0:
+            ax_mae.plot(
+                e[xcol], e["mae_boot"], color=colours[lab], ls="--", label=f"{lab}: vs A^π (bootstrap target)"
+            )
+            ax_bias.plot(e[xcol], e["bias_boot"], color=colours[lab], ls="--")
     ax_bias.axhline(0, color="#555555", lw=0.8)
     ax_mae.set_ylim(bottom=0)
-    ax_mae.set_title("credit-assignment error: mean |Â − A|")
+    ax_mae.set_title("mean |Â − exact advantage| per step")
     ax_bias.set_title("bias: mean (Â − A)")
     for ax in (ax_mae, ax_bias):
         style.steps_axis(ax, "environment steps" if by_step else "update")
     ax_mae.legend(loc="best")
     names = " vs ".join(order) if n <= 3 else f"{n} configurations"
     title = f"Sampled vs exact credit: {names} on {runs[0].env_name()}"
-    worst = max(order, key=lambda k: float(error[k]["mae"].mean()))
     diag = " (on the dashed diagonal the estimate is exact)" if y == "advantage" else ""
+    finite = ", ".join(f"{lab} {per_step[lab]['mae']:.3g}" for lab in order)
+    worst = max(order, key=lambda k: per_step[k]["mae"])
+    boot_txt = ""
+    if has_boot:
+        boot = ", ".join(
+            f"{lab} {per_step[lab]['mae_boot']:.3g}" for lab in order if per_step[lab]["n_boot"] > 0
+        )
+        boot_txt = (
+            f"; against the stationary bootstrap-at-truncation A^π (dashed: what a critic that cannot see "
+            f"the time converges to): {boot}"
+        )
     caption = (
-        f"Each step's sampled {y} against the exact advantage of the policy that took it{diag}; below, "
-        f"the mean absolute error and bias of the advantage per update (largest on average: {worst})."
+        f"Each step's sampled {y} against the finite-horizon exact advantage A^π_t of the policy that took "
+        f"it{diag}; below, per update, the mean absolute error and bias of the advantage estimate. Mean "
+        f"|Â − A^π_t| per step: {finite} (largest: {worst}){boot_txt}."
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "credit_vs_exact", title, caption, data)

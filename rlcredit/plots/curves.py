@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 
 from rlcredit.plots import style
 from rlcredit.plots.data import Run, labels_for, open_run, planner_reach, planner_return, reach_kinds
+from rlcredit.plots.style import MIN_CI_SEEDS
 
 __all__ = [
     "CurveGroup",
@@ -65,7 +66,8 @@ def seed_band(
 
     The grid spans the steps every seed covers (``max`` of the first steps to ``min`` of the last): the logged
     steps themselves when there are at most ``points`` distinct ones, else ``points`` evenly spaced steps.
-    ``band="bootstrap"``: mean ± 95% bootstrap CI over seeds (with fewer than 3 seeds, min/max instead);
+    ``band="bootstrap"``: mean ± 95% bootstrap CI over seeds (with fewer than
+    :data:`~rlcredit.plots.style.MIN_CI_SEEDS` seeds the range, min/max, instead);
     ``band="minmax"``: mean with the min/max envelope.
 
     Returns
@@ -82,7 +84,7 @@ def seed_band(
     logged = logged[(logged >= lo_x) & (logged <= hi_x)]
     grid = logged if 0 < len(logged) <= points else np.linspace(lo_x, hi_x, points)
     Y = np.stack([np.interp(grid, x, y) for x, y in zip(xs, ys)])
-    if band == "bootstrap" and len(xs) >= 3:
+    if band == "bootstrap" and len(xs) >= MIN_CI_SEEDS:
         mean, lo, hi = bootstrap_band(Y, seed=seed)
     else:
         mean, lo, hi = Y.mean(axis=0), Y.min(axis=0), Y.max(axis=0)
@@ -154,7 +156,11 @@ def _draw_group(ax: Axes, g: CurveGroup, colour: str, *, band: str) -> None:
         return
     for x, y in zip(g.x, g.y):
         ax.plot(x, y, color=colour, lw=0.6, alpha=0.3)
-    band_label = "95% bootstrap CI" if band == "bootstrap" and len(g.x) >= 3 else "min–max"
+    band_label = (
+        "95% bootstrap CI"
+        if band == "bootstrap" and len(g.x) >= MIN_CI_SEEDS
+        else f"range over {len(g.x)} seeds"
+    )
     ax.fill_between(g.grid, g.low, g.high, color=colour, alpha=0.18, lw=0)
     ax.plot(g.grid, g.mean, color=colour, lw=2.0, label=f"{g.label} (mean of {len(g.x)} seeds, {band_label})")
 
@@ -200,7 +206,8 @@ def learning_curves(runs, *, column: str = RETURN, band: str = "bootstrap", seed
     column : str
         The metrics column (default ``charts/episodic_return``).
     band : {"bootstrap", "minmax"}
-        Band over seeds: 95% bootstrap CI of the mean (min/max with fewer than 3 seeds) or min/max.
+        Band over seeds: 95% bootstrap CI of the mean (the range, min/max, with fewer than five seeds) or
+        min/max.
 
     Returns
     -------
@@ -255,6 +262,16 @@ def _reach_column(kind: str) -> str:
     return "exact/intended" if kind == "intended" else f"exact/reach_{kind}"
 
 
+def _planner_reach_is_exact(run: Run, kind: str) -> bool:
+    """Whether a planner run's reach figure is exact (``summary.json``) rather than an episode rate."""
+    key = "exact/intended" if kind == "intended" else f"exact/reach_{kind}"
+    v = run.summary.get(key)
+    try:
+        return v is not None and np.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
 def _planner_reach(run: Run, kind: str) -> float | None:
     if kind != "intended":
         return planner_reach(run, kind)
@@ -298,11 +315,15 @@ def reach_curves(
         raise ValueError(f"no exact/reach_<kind> column in {trainers[0].path / 'metrics.csv'}")
     labels = labels_for(runs)
     panels, refs = {}, {}
+    planners = [r for r in runs if r.is_planner]
+    # a planner's figure is exact (VI/BI policies) or the rate over its episodes (MCTS): the label says which
+    ref_labels = {
+        r.path: f"{labels[r.path]} ({'exact' if all(_planner_reach_is_exact(r, k) for k in kinds) else 'episode rate'})"
+        for r in planners
+    }
     for kind in kinds:
         panels[kind] = _groups(trainers, _reach_column(kind), labels, band, seed)
-        refs[kind] = _planner_refs(
-            [r for r in runs if r.is_planner], labels, lambda r, k=kind: _planner_reach(r, k)
-        )
+        refs[kind] = _planner_refs(planners, ref_labels, lambda r, k=kind: _planner_reach(r, k))
     data = CurvesData("exact/reach", panels, refs)
     colours = style.label_colours([lab for p in panels.values() for lab in p])
     values = np.concatenate([y for p in panels.values() for g in p.values() for y in g.y] + [np.zeros(0)])
@@ -340,7 +361,7 @@ def reach_curves(
                 names.append(n)
     fig.legend(handles, names, loc="outside right upper")
     for ax in axes.reshape(nrows, ncols)[:, 0]:
-        ax.set_ylabel(f"P(ever reach | π_k), exact{'' if scale == 'linear' else f' ({scale} scale)'}")
+        ax.set_ylabel(f"P(ever reach | π_k){'' if scale == 'linear' else f' ({scale} scale)'}")
     env = trainers[0].env_name()
     title = f"Reachability on {env}"
     below = (
@@ -348,16 +369,20 @@ def reach_curves(
         if scale != "linear" and (np.any(values < floor) or np.any(values > 1 - floor))
         else ""
     )
-    if any(refs.values()):
-        story = (
-            "dashed lines are planners, which go wherever the reward is largest, while a trained policy only "
-            "drifts toward what it was credited for"
+    ref_names = sorted({name for r in refs.values() for name in r})
+    exact_refs = [n.rsplit(" (", 1)[0] for n in ref_names if n.endswith("(exact)")]
+    rate_refs = [n.rsplit(" (", 1)[0] for n in ref_names if n.endswith("(episode rate)")]
+    story = ""
+    if exact_refs:
+        story += f"; dashed lines: the planners' exact probability ({', '.join(exact_refs)})"
+    if rate_refs:
+        story += (
+            f"; {'dashed lines' if not exact_refs else 'and'}: the fraction of the planner's test episodes "
+            f"that reached it ({', '.join(rate_refs)}; a sample, not exact)"
         )
-    else:
-        story = "a policy-gradient policy moves toward what it was credited for, not toward reward it never sampled"
     caption = (
-        "The exact probability that the current policy ever enters each kind of cell within the time limit, "
-        f"computed from the model after every update; {story}{below}."
+        "Solid lines: the exact probability that the trained policy π_k ever enters each kind of cell within "
+        f"the time limit, computed from the model after every update{story}{below}."
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "reach", title, caption, data)

@@ -62,6 +62,9 @@ __all__ = [
 
 DPI = 150
 CAPTIONS_FILE = "captions.json"
+MIN_CI_SEEDS = 5
+"""Below this many seeds no interval is called a confidence interval: figures and tables show the range (min,
+max) over the seeds instead (:func:`rlcredit.experiments.stats.interval`)."""
 
 AGENT_COLOURS: dict[str, str] = {
     "ppo": "#0072B2",

@@ -50,3 +50,16 @@ def test_aggregate_reports_iqm_only_from_five_seeds():
     assert many.n == 5 and many.iqm == pytest.approx(3.0)
     assert many.ci_low < 3.0 < many.ci_high
     assert aggregate(np.array([])).n == 0
+
+
+def test_fewer_than_five_seeds_get_the_range_never_a_ci():
+    from rlcredit.experiments.stats import interval
+
+    low, high, label = interval(np.array([0.2, 0.9, 0.5]))
+    assert (low, high) == (0.2, 0.9) and label == "range over 3 seeds"
+    agg = aggregate(np.array([1.0, 4.0]))
+    assert (agg.ci_low, agg.ci_high) == (1.0, 4.0) and agg.interval == "range over 2 seeds"
+    x = np.arange(8.0)
+    low, high, label = interval(x)
+    assert label == "95% bootstrap CI over 8 seeds" and (low, high) == bootstrap_ci(x)
+    assert "CI" not in interval(np.array([1.0]))[2]

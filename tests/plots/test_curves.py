@@ -33,7 +33,26 @@ def test_reach_curves_of_seeds_and_planners(kit, tmp_path):
     # the seeds share their steps, so the interpolated mean at the logged steps is the plain mean
     np.testing.assert_allclose(np.interp(kit.STEPS, g.grid, g.mean), np.mean(list(reach.values()), axis=0))
     np.testing.assert_allclose(np.interp(kit.STEPS, g.grid, g.low), np.min(list(reach.values()), axis=0))
-    assert d.references["button"] == {"bi": 1.0}
+    assert d.references["button"] == {"bi (exact)": 1.0}
+
+
+def test_a_planner_episode_rate_is_never_labelled_exact(kit, tmp_path):
+    """MCTS has no exact reach figure, only the rate over its episodes: the line and the caption say so."""
+    import json
+
+    runs = [kit.write_train_run(tmp_path / "ppo", credit=False, shaping=False)]
+    mcts = kit.write_plan_run(tmp_path / "mcts", algo="mcts")
+    summary = json.loads((mcts / "summary.json").read_text())
+    for key in [k for k in summary if k.startswith("exact/")]:
+        del summary[key]
+    summary["reach_rate/button"] = 0.5
+    (mcts / "summary.json").write_text(json.dumps(summary))
+    plot = reach_curves([*runs, mcts, kit.write_plan_run(tmp_path / "bi")], kinds=["button"])
+    assert plot.data.references["button"] == {"mcts (episode rate)": 0.5, "bi (exact)": 1.0}
+    assert (
+        "fraction of the planner's test episodes that reached it (mcts; a sample, not exact)" in plot.caption
+    )
+    assert "the planners' exact probability (bi)" in plot.caption
 
 
 def test_learning_curves_band_and_planner_line(kit, tmp_path):
