@@ -374,15 +374,18 @@ def shaping_map(run: Run | str | os.PathLike[str], *, update: int | None = None)
     axes = fig.subplots(1, 2 if curve else 1, width_ratios=[1, 1.1] if curve else None, squeeze=False)[0]
     ax = axes[0]
     norm = Normalize(vmin=0.0, vmax=max(float(tv.max()), 1e-12))
-    floor = style.SEQUENTIAL(norm(tv.reshape(H, W)))[..., :3]
+    # per cell: on maps with objects, the largest change among the states (object configurations) on the cell
+    floor = style.SEQUENTIAL(norm(np.nan_to_num(layout.per_cell(tv, "max"), nan=0.0).reshape(H, W)))[..., :3]
     draw_cells(ax, layout, floor=floor)
-    for s in np.flatnonzero(visited & ~inactive):
-        r, c = divmod(int(s), W)
+    for cell in np.unique(layout.cell[visited & ~inactive]):
+        r, c = divmod(int(cell), W)
         ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="#111111", lw=1.3, zorder=3))
     sm = scalar_mappable(style.SEQUENTIAL, norm)
-    fig.colorbar(sm, ax=ax, shrink=0.7, label="total variation of Δπ(·|s)")
+    label = "total variation of Δπ(·|s)" + (", max over object configurations" if layout.has_objects else "")
+    fig.colorbar(sm, ax=ax, shrink=0.7, label=label)
     ax.set_title(
-        f"update {u}: {int(visited.sum())} states visited, {int((~visited & ~inactive & ~layout.wall).sum())} not"
+        f"update {u}: {int(visited.sum())} states visited, "
+        f"{int((~visited & ~inactive & ~layout.wall[layout.cell]).sum())} not"
     )
     kind_legend(
         ax,
@@ -553,10 +556,10 @@ def _power_plot(layout: Layout, power: np.ndarray, stderr: np.ndarray | None, ti
 
 
 def _entry_rewards(layout: Layout) -> np.ndarray:
-    """(S,) reward for entering each cell (step cost included; NaN for cells no move enters)."""
-    out = np.full(layout.num_states, np.nan)
+    """(H*W,) reward for entering each cell (step cost included; NaN for cells no move enters)."""
+    out = np.full(layout.num_cells, np.nan)
     src, act = np.nonzero(layout.move != np.arange(layout.num_states)[:, None])
-    out[layout.move[src, act]] = layout.step_reward[src, act]
+    out[layout.cell[layout.move[src, act]]] = layout.step_reward[src, act]
     return out
 
 
