@@ -462,6 +462,9 @@ def env_map(run: Run | str | os.PathLike[str]) -> style.Plot:
     kind_legend(ax, layout, ncol=3)
     title = run.env_name()
     parts = ", ".join(f"{name} {r:+g}" for name, r in rewards.items())
+    unreachable = [name for name in layout.kinds if name not in rewards and layout.cells_of(name).size]
+    if unreachable:
+        parts += f" ({', '.join(unreachable)}: no move enters {'it' if len(unreachable) == 1 else 'them'})"
     caption = (
         f"The map the run was trained on ({H}×{W}, time limit {layout.time_limit}, slip {layout.slip:g}); "
         f"reward for entering a cell: {parts or 'none'}."
