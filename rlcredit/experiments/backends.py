@@ -43,10 +43,12 @@ from rlcredit.experiments.spec import Piece
 __all__ = [
     "Backend",
     "LocalBackend",
+    "ProgressTicker",
     "RayBackend",
     "exit_with_parent",
     "make_backend",
     "pack_run_dir",
+    "piece_progress",
     "unpack_run_dir",
 ]
 
@@ -63,6 +65,100 @@ class Backend(Protocol):
     def run(self, pieces: Sequence[Piece], on_result: OnResult) -> list[PieceResult]:
         """Run every piece; call ``on_result`` once per piece (in completion order); return the results."""
         ...
+
+
+class ProgressTicker:
+    """While pieces run, report every ``every`` seconds how far the unfinished ones have got.
+
+    Reads only the pieces' run directories (the last ``global_step`` in ``metrics.csv`` against a trainer's
+    steps, the rows against a planner's episodes), so it works the same for every backend, in a background
+    thread. The first report comes after ``first`` seconds, so a long first piece is never silent.
+
+    Examples
+    --------
+    >>> with ProgressTicker(pieces, print):      # doctest: +SKIP
+    ...     backend.run(pieces, on_result)
+    """
+
+    def __init__(
+        self, pieces: Sequence[Piece], say: Callable[[str], None], *, every: float = 15.0, first: float = 3.0
+    ):
+        import threading
+
+        self.pieces, self.say, self.every, self.first = list(pieces), say, every, first
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rlcredit-progress", daemon=True)
+        self._t0 = 0.0
+
+    def __enter__(self) -> ProgressTicker:
+        import time
+
+        self._t0 = time.monotonic()
+        if self.pieces:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        last = None
+        wait = self.first
+        while not self._stop.wait(wait):
+            wait = self.every
+            line = self.line()
+            if line and line != last:
+                self.say(line)
+                last = line
+
+    def line(self) -> str | None:
+        """``"  ... 12 s: 3/24 done; running ppo-Bridge1-s0 37%, vi-Bridge1-s0 0%"``, or None before any piece starts."""
+        import time
+
+        done, running = 0, []
+        for p in self.pieces:
+            run = Path(p.run_dir)
+            if (run / "eval.json").is_file():
+                done += 1
+            elif run.is_dir():
+                frac = piece_progress(p)
+                running.append(f"{p.name} {frac:.0%}" if frac is not None else f"{p.name} starting")
+        if not running and not done:
+            return f"  ... {time.monotonic() - self._t0:.0f} s: starting {len(self.pieces)} pieces"
+        shown = ", ".join(running[:4]) + (f" and {len(running) - 4} more" if len(running) > 4 else "")
+        return f"  ... {time.monotonic() - self._t0:.0f} s: {done}/{len(self.pieces)} done" + (
+            f"; running {shown}" if running else ""
+        )
+
+
+def piece_progress(piece: Piece) -> float | None:
+    """How far a piece has got, in [0, 1], from its run directory; None before its first metrics row."""
+    path = Path(piece.run_dir) / "metrics.csv"
+    try:
+        with open(path, "rb") as f:
+            header = f.readline().decode("utf-8", "replace").strip().split(",")
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 8192))
+            tail = f.read().decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return None
+    rows = [r for r in tail if r and not r.startswith(header[0] + ",")]
+    if not rows:
+        return None
+    if piece.kind == "train" and piece.steps and "global_step" in header:
+        cells = rows[-1].split(",")
+        i = header.index("global_step")
+        try:
+            return min(1.0, int(cells[i]) / piece.steps)
+        except (IndexError, ValueError):
+            return None
+    if piece.episodes:
+        with contextlib.suppress(OSError), open(path, "rb") as f:
+            return min(1.0, (sum(1 for _ in f) - 1) / piece.episodes)
+    return None
 
 
 def _cores() -> int:

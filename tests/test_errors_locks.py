@@ -1,0 +1,87 @@
+"""Concurrent writers of one experiment directory, and progress lines while pieces run."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+from pathlib import Path
+
+from rlcredit.cli import main
+from rlcredit.experiments.backends import ProgressTicker, piece_progress
+from rlcredit.experiments.spec import expand_pieces, load_spec
+from rlcredit.tracking.lock import DirLock
+
+SPEC = """
+name = "tiny"
+question = "Who writes this experiment?"
+seeds = 2
+run_plots = "none"
+metrics = ["return"]
+
+[[envs]]
+id = "rlcredit/ButtonRoomBridge0-v0"
+
+[trainers.ppo]
+steps = 1024
+config = { num_envs = 4, num_steps = 16, num_minibatches = 2 }
+
+[planners.vi]
+episodes = 4
+
+[eval]
+episodes = 1
+"""
+
+
+def _spec(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(textwrap.dedent(SPEC))
+    return path
+
+
+def test_second_run_into_one_experiment_directory_is_refused(tmp_path: Path, capsys) -> None:
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    with DirLock(exp, what="experiment directory"):  # another `rlcredit run --out exp` is running
+        code = main(["run", str(_spec(tmp_path)), "--out", str(exp), "--wandb", "disabled", "--workers", "1"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == (
+        f"rlcredit: error: {exp.resolve()} is in use by process {os.getpid()} (another rlcredit writes this "
+        "experiment directory; wait for it to finish or stop it)"
+    )
+    assert not [p for p in exp.iterdir() if p.is_dir()], "a piece was started"
+
+
+def _metrics(run: Path, rows: list[tuple[int, int]]) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    lines = ["update,global_step,charts/SPS", *(f"{u},{g},123.0" for u, g in rows)]
+    (run / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_progress_lines_read_the_run_directories(tmp_path: Path) -> None:
+    pieces = expand_pieces(load_spec(_spec(tmp_path)), tmp_path / "exp", wandb="disabled")
+    ppo0, vi0, ppo1, vi1 = pieces
+    ticker = ProgressTicker(pieces, lambda line: None)
+    ticker._t0 = time.monotonic()
+    assert ticker.line() == "  ... 0 s: starting 4 pieces"
+    _metrics(Path(ppo0.run_dir), [(1, 64), (2, 128), (3, 192), (4, 256)])  # 256 of 1024 steps
+    _metrics(Path(vi0.run_dir), [(1, 7), (2, 14), (3, 21)])  # 3 of 4 episodes
+    Path(ppo1.run_dir).mkdir(parents=True)  # started, no row yet
+    (Path(vi1.run_dir)).mkdir(parents=True)
+    (Path(vi1.run_dir) / "eval.json").write_text("{}")  # finished
+    assert piece_progress(ppo0) == 0.25 and piece_progress(vi0) == 0.75 and piece_progress(ppo1) is None
+    assert ticker.line() == "  ... 0 s: 1/4 done; running ppo-s0 25%, vi-s0 75%, ppo-s1 starting"
+
+
+def test_ticker_speaks_before_the_first_piece_finishes(tmp_path: Path) -> None:
+    pieces = expand_pieces(load_spec(_spec(tmp_path)), tmp_path / "exp", wandb="disabled")
+    said: list[str] = []
+    with ProgressTicker(pieces, said.append, first=0.05, every=0.05):
+        _metrics(Path(pieces[0].run_dir), [(1, 512)])
+        deadline = time.monotonic() + 10
+        while not any("ppo-s0 50%" in s for s in said) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert any("ppo-s0 50%" in s for s in said), said
+    assert len(said) == len(set(said))  # an unchanged status is not repeated
