@@ -50,6 +50,7 @@ EXAMPLES = {
         "  rlcredit train ppo --env rlcredit/CheeseMaze-v0 --steps 500000 --env-arg num_layouts=100 "
         "--env-arg slip=0.1\n"
         "  rlcredit train ppo --env rlcredit/FourRooms-v0 --steps 100000 --env-kwargs '{time_limit = 50}'\n"
+        "  rlcredit train ppo --env rlcredit/FourRooms-v0 --steps 100000 --preset sb3   # SB3's PPO setting\n"
         "  rlcredit train ppo --list-config\n"
         "  rlcredit train --resume runs/ppo-ButtonRoom-v0-20250101-120000-ab12"
     ),
@@ -247,6 +248,12 @@ def _train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wandb", choices=WANDB_MODES, default="offline")
     p.add_argument(
         "--config", metavar="TOML", help="trainer config file (top-level keys or a table named ALGO)"
+    )
+    p.add_argument(
+        "--preset",
+        choices=("rlcredit", "sb3", "cleanrl"),
+        help="start from a named PPO setting: sb3 / cleanrl reproduce Stable-Baselines3's / CleanRL's PPO "
+        "defaults exactly, rlcredit is the default; --config and --set apply on top",
     )
     p.add_argument(
         "--set",

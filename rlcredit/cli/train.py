@@ -24,6 +24,7 @@ _FIXED_BY_RESUME = {
     "--env-arg": "env_arg",
     "--env-kwargs": "env_kwargs",
     "--out": "out",
+    "--preset": "preset",
 }
 
 
@@ -60,6 +61,8 @@ def run_train(args: argparse.Namespace) -> int:
         if args.config:
             data = read_toml(args.config)
             config = data.get(args.algo, data)
+        if args.preset is not None:
+            config = {**config, "preset": args.preset}
         run = train(
             args.algo,
             env=args.env,
@@ -73,6 +76,7 @@ def run_train(args: argparse.Namespace) -> int:
             progress=progress,
             group=args.group,
             env_kwargs=env_kwargs(args.env_kwargs, args.env_arg),
+            announce=print,
         )
     print(run.dir)
     s = read_summary(run.dir)

@@ -37,6 +37,10 @@ def _finite(x: float) -> bool:
     return isinstance(x, int | float) and math.isfinite(x)
 
 
+DEFAULT_GAMMA = 0.99
+"""The discount of envs that declare none (gymnasium ids and factories)."""
+
+
 @dataclass(frozen=True)
 class CommonConfig:
     """Fields every trainer has: environment batch, network, optimizer, logging and checkpoints."""
@@ -46,13 +50,22 @@ class CommonConfig:
         "Observation kind for rlcredit gridworlds: 'index', 'coords' or 'grid' (None: the env's default).",
     )
     num_envs: int = _doc(16, "Sub-environments stepped together (one batched numpy env or a SyncVectorEnv).")
-    gamma: float = _doc(0.99, "Discount factor.")
+    gamma: float | None = _doc(
+        None,
+        "Discount factor; None (the default): the map's gamma for rlcredit gridworlds and map files, else 0.99 "
+        "(the run's config.toml records the value used).",
+    )
     lr: float = _doc(1e-3, "Adam learning rate (the start value when anneal_lr; 0 holds the policy fixed).")
     anneal_lr: bool = _doc(True, "Decay the learning rate linearly to 0 over the run.")
     adam_eps: float = _doc(1e-5, "Adam epsilon (CleanRL's and SB3's 1e-5 rather than torch's 1e-8).")
     hidden: tuple[int, ...] = _doc((64, 64), "Hidden layer widths of the actor and of the critic MLP (tanh).")
     network: Literal["mlp", "cnn"] = _doc(
         "mlp", "'mlp' flattens the observation; 'cnn' puts two 3x3 convolutions first ((C, H, W) grids only)."
+    )
+    time_feature: bool = _doc(
+        False,
+        "Give the critic the remaining time (1 - t / time_limit) as an extra input and bootstrap nothing at "
+        "the time limit, so its targets are the finite-horizon, time-indexed values (needs a time limit).",
     )
     ent_coef: float = _doc(0.01, "Entropy bonus coefficient.")
     vf_coef: float = _doc(0.5, "Value loss coefficient (the value loss is 0.5 * squared error).")
@@ -70,6 +83,11 @@ class CommonConfig:
     checkpoint_keep: int = _doc(3, "How many checkpoints to keep (the newest).")
     torch_threads: int = _doc(1, "torch.set_num_threads for the run (1 is fastest for small networks).")
 
+    @property
+    def discount(self) -> float:
+        """The discount the trainer uses: ``gamma`` (the training loop replaces None by the env's first)."""
+        return DEFAULT_GAMMA if self.gamma is None else self.gamma
+
     def __post_init__(self) -> None:
         for name in ("num_envs", "credit_every", "checkpoint_keep", "torch_threads"):
             _check(getattr(self, name) >= 1, name, ">= 1", getattr(self, name))
@@ -80,7 +98,12 @@ class CommonConfig:
         )
         cores = os.cpu_count() or 1
         _check(self.torch_threads <= cores, "torch_threads", f"<= the {cores} CPU cores", self.torch_threads)
-        _check(_finite(self.gamma) and 0.0 <= self.gamma <= 1.0, "gamma", "in [0, 1]", self.gamma)
+        _check(
+            self.gamma is None or (_finite(self.gamma) and 0.0 <= self.gamma <= 1.0),
+            "gamma",
+            "in [0, 1] (or absent: the map's)",
+            self.gamma,
+        )
         # lr = 0 is allowed: it holds the policy fixed, to measure the credit of one policy over many steps
         _check(_finite(self.lr) and self.lr >= 0, "lr", "a finite number >= 0", self.lr)
         _check(_finite(self.adam_eps) and self.adam_eps > 0, "adam_eps", "a finite number > 0", self.adam_eps)
@@ -180,9 +203,10 @@ class ReinforceConfig(CommonConfig):
 # constant, ent_coef=0, clip_range_vf=None (no value clipping), Adam eps 1e-5, separate 64x64 tanh actor and
 # critic. SB3's value loss is the plain mean squared error, rlcredit's 0.5 * squared error, hence vf_coef=1.0
 # for SB3's vf_coef=0.5. CleanRL ``ppo.py`` Args: 4 envs x 128 steps, 4 minibatches, 4 epochs,
-# learning_rate=2.5e-4 annealed, ent_coef=0.01, clip_vloss, vf_coef=0.5 on 0.5 * squared error.
+# learning_rate=2.5e-4 annealed, ent_coef=0.01, clip_vloss, vf_coef=0.5 on 0.5 * squared error. Both discount
+# with 0.99 whatever the env, so the presets set gamma too (rlcredit's own default is the map's gamma).
 _SHARED = {"gae_lambda": 0.95, "clip_coef": 0.2, "max_grad_norm": 0.5, "adam_eps": 1e-5, "norm_adv": True,
-           "hidden": (64, 64), "target_kl": None}  # fmt: skip
+           "hidden": (64, 64), "target_kl": None, "gamma": 0.99}  # fmt: skip
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "rlcredit": {"ppo": {}, "reinforce": {}},
     "sb3": {

@@ -133,12 +133,12 @@ def _linear_stats(
             steps.append((m, ""))
     x = torch.as_tensor(obs)
     inputs, outputs, layers = [], [], []
-    for m, i in steps:
-        if not i:
+    for m, name in steps:
+        if not name:
             x = m(x)
             continue
-        w = params[f"{i}.weight"].detach().requires_grad_(True)
-        b = params.get(f"{i}.bias")
+        w = params[f"{name}.weight"].detach().requires_grad_(True)
+        b = params.get(f"{name}.bias")
         b = None if b is None else b.detach().requires_grad_(True)
         if isinstance(m, OneHotLinear):
             z = w.t()[x.long() - m.start]
@@ -149,7 +149,7 @@ def _linear_stats(
             z = torch.nn.functional.linear(x, w, b)
         inputs.append(x.detach())
         outputs.append(z)
-        layers.append((m, i))
+        layers.append((m, name))
         x = z
     logp = torch.log_softmax(x, dim=-1).gather(1, torch.as_tensor(actions).long()[:, None]).sum()
     grads = torch.autograd.grad(logp, outputs)
@@ -157,9 +157,9 @@ def _linear_stats(
     sq = torch.zeros(k, dtype=x.dtype)
     dot = torch.zeros(k, dtype=x.dtype)
     with torch.no_grad():
-        for (m, i), x_in, g in zip(layers, inputs, grads):
+        for (m, name), x_in, g in zip(layers, inputs, grads):
             gn = (g * g).sum(1)
-            dw = deltas[f"{i}.weight"]
+            dw = deltas[f"{name}.weight"]
             if isinstance(m, OneHotLinear):
                 sq += gn
                 dot += (g * dw.t()[x_in.long() - m.start]).sum(1)
@@ -167,9 +167,9 @@ def _linear_stats(
                 x_in = x_in.to(g.dtype)
                 sq += gn * (x_in * x_in).sum(1)
                 dot += (g * (x_in @ dw.t())).sum(1)
-            if f"{i}.bias" in deltas:
+            if f"{name}.bias" in deltas:
                 sq += gn
-                dot += (g * deltas[f"{i}.bias"]).sum(1)
+                dot += (g * deltas[f"{name}.bias"]).sum(1)
     return sq, dot
 
 
@@ -211,7 +211,9 @@ def sampled_policy_gradient(
     rows, num_actions = logp.shape
     if per_state:
         flat = np.asarray(states, np.int64) * num_actions + actions
-        w = np.bincount(flat, weights=credit, minlength=rows * num_actions).reshape(rows, num_actions)
+        w: np.ndarray = np.bincount(flat, weights=credit, minlength=rows * num_actions).reshape(
+            rows, num_actions
+        )
     else:
         w = np.zeros((rows, num_actions))
         w[np.arange(n), actions] = credit

@@ -24,19 +24,20 @@ taken on the measurement thread from a copy of the actor made before the update.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from rlcredit.config import to_dict
+from rlcredit.config import ConfigError, to_dict
 from rlcredit.credit.measure import (
     ActorCopies,
     ExactFn,
@@ -50,15 +51,18 @@ from rlcredit.credit.measure import (
 from rlcredit.credit.records import CreditRecorder
 from rlcredit.runs.schema import RunConfig, RunSummary, read_config, write_config, write_summary
 from rlcredit.tracking import Checkpointer, MetricsWriter, RunDir, WandbMirror
+from rlcredit.tracking.lock import DirLock
+from rlcredit.tracking.resume import resume_point
 from rlcredit.trainers.base import Trainer
-from rlcredit.trainers.config import CommonConfig, trainer_config
+from rlcredit.trainers.config import DEFAULT_GAMMA, CommonConfig, PPOConfig, trainer_config
 from rlcredit.trainers.networks import Policy
 from rlcredit.trainers.ppo import PPO
 from rlcredit.trainers.reinforce import Reinforce
 from rlcredit.trainers.rollout import EnvSource, VecEnv, make_env
 
-__all__ = ["TRAINERS", "ExactFn", "OnUpdate", "Run", "train"]
+__all__ = ["FEW_UPDATES", "TRAINERS", "ExactFn", "OnUpdate", "Run", "plan_lines", "resolve_gamma", "train"]
 
+WandbMode = Literal["offline", "online", "disabled"]
 TRAINERS: dict[str, type[Trainer]] = {"ppo": PPO, "reinforce": Reinforce}
 
 
@@ -101,7 +105,7 @@ def train(
     seed: int | None = None,
     out_dir: str | Path | None = None,
     root: str | Path = "runs",
-    wandb: str = "offline",
+    wandb: WandbMode = "offline",
     config: Mapping[str, Any] | CommonConfig | None = None,
     overrides: Sequence[str] = (),
     resume: str | Path | None = None,
@@ -111,6 +115,7 @@ def train(
     exact_fn: ExactFn | None = None,
     on_update: OnUpdate | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> Run:
     """Train a policy with ``algo`` on ``env`` for ``steps`` env steps and write a run directory.
 
@@ -152,6 +157,10 @@ def train(
         ``rlcredit.make_vec`` (``time_limit``, ``slip``, ``gamma``, ``step_cost``, ``layout_seed``,
         ``num_layouts``), for gymnasium ids those of ``gym.make``, for factories the factory's. None values
         mean the constructor's default and are left out. On resume the stored ones are used.
+    announce : callable, optional
+        Called with one line before training: batch size, number of updates and the discount used (and
+        where it came from), and with a warning line when ``steps`` gives fewer than
+        :data:`FEW_UPDATES` updates (the CLI prints them).
 
     Returns
     -------
@@ -196,6 +205,7 @@ def train(
             env = stored.env
         cfg = trainer_config(algo, stored.config, source=str(run.config_path))
         venv = make_env(env, cfg.num_envs, seed, obs=cfg.obs, env_kwargs=kwargs)
+        cfg, gamma_from = resolve_gamma(cfg, venv)
     else:
         if algo is None or env is None or steps is None:
             raise ValueError("train needs algo, env and steps (or resume=RUN_DIR)")
@@ -205,6 +215,7 @@ def train(
             raise ValueError(f"steps must be positive, got {steps}")
         # The env first: bad env keyword arguments fail before anything is written.
         venv = make_env(env, cfg.num_envs, seed, obs=cfg.obs, env_kwargs=kwargs)
+        cfg, gamma_from = resolve_gamma(cfg, venv)
         env_label = env if isinstance(env, str) else f"{getattr(env, '__module__', '?')}.{_env_name(env)}"
         try:
             run = RunDir.create(out_dir, root=root, name=f"{algo}-{_env_name(env)}")
@@ -224,6 +235,15 @@ def train(
         except BaseException:
             venv.close()
             raise
+    if announce is not None:
+        for line in plan_lines(algo, cfg, venv, steps, gamma_from):
+            announce(line)
+    # One writer per run directory: a second `train --resume` of it fails here, naming the holder's pid.
+    try:
+        lock = DirLock(run.path, what="run directory").acquire()
+    except BaseException:
+        venv.close()
+        raise
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.torch_threads)
     try:
@@ -245,6 +265,48 @@ def train(
         )
     finally:
         torch.set_num_threads(threads)
+        lock.release()
+
+
+FEW_UPDATES = 20
+"""Fewer updates than this in a run get a warning from :func:`plan_lines`: too few to learn much."""
+
+
+def resolve_gamma(cfg: CommonConfig, venv: VecEnv) -> tuple[CommonConfig, str]:
+    """``cfg`` with ``gamma`` set (None becomes the env's declared discount, else 0.99) and where it came from.
+
+    Also checks what the config needs of the env (``time_feature`` a time limit).
+    """
+    if cfg.time_feature and venv.time_limit is None:
+        raise ConfigError(f"key 'time_feature' needs an env with a time limit; {venv.name} declares none")
+    if cfg.gamma is not None:
+        return cfg, "the config"
+    if venv.gamma is not None:
+        return dataclasses.replace(cfg, gamma=venv.gamma), "the map"
+    return dataclasses.replace(cfg, gamma=DEFAULT_GAMMA), "default"
+
+
+def plan_lines(algo: str, cfg: CommonConfig, venv: VecEnv, steps: int, gamma_from: str) -> list[str]:
+    """What a run is about to do, in one line, and a warning line when it has too few updates to learn."""
+    if isinstance(cfg, PPOConfig):
+        batch = cfg.batch_size
+        updates = -(-steps // batch)
+        shape = (
+            f"batch {batch:,} steps ({cfg.num_envs} envs x {cfg.num_steps}), {cfg.num_minibatches} minibatches "
+            f"of {cfg.minibatch_size:,} x {cfg.update_epochs} epochs, {updates:,} updates"
+        )
+    else:
+        horizon = getattr(cfg, "max_episode_steps", None) or venv.time_limit or 1000
+        batch = cfg.num_envs * horizon
+        updates = -(-steps // batch)  # episodes are at most `horizon` steps: at least this many updates
+        shape = f"batch {cfg.num_envs} episodes (<= {batch:,} steps), >= {updates:,} updates"
+    lines = [f"{algo} on {venv.name}: {shape}, gamma {cfg.gamma:g} (from {gamma_from}), lr {cfg.lr:g}"]
+    if isinstance(cfg, PPOConfig) and updates < FEW_UPDATES:
+        lines.append(
+            f"warning: {steps:,} steps give only {updates} updates of {batch:,} steps; policies rarely learn in "
+            f"fewer than ~{FEW_UPDATES}: raise --steps or lower num_envs/num_steps"
+        )
+    return lines
 
 
 def _log_credit_sample(wb: WandbMirror, credit_dir: Path, *, max_rows: int = 2000, files: int = 8) -> None:
@@ -263,7 +325,7 @@ def _run(
     steps: int,
     seed: int,
     run: RunDir,
-    wandb: str,
+    wandb: WandbMode,
     resuming: bool,
     progress: bool | None,
     group: str | None,
@@ -273,7 +335,13 @@ def _run(
 ) -> Run:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        policy = Policy(venv.obs_spec, venv.num_actions, hidden=cfg.hidden, network=cfg.network)
+        policy = Policy(
+            venv.obs_spec,
+            venv.num_actions,
+            hidden=cfg.hidden,
+            network=cfg.network,
+            time_limit=venv.time_limit if cfg.time_feature else None,
+        )
     trainer = TRAINERS[algo](cfg, venv, policy, np.random.default_rng([seed, 1]))
     exact_fn, on_update, shaping = default_hooks(cfg, trainer, run, exact_fn, on_update)
     grad_hook = gradient_hook(on_update)
@@ -285,9 +353,27 @@ def _run(
 
     update, global_step, wandb_id = 0, 0, None
     recent: collections.deque[float] = collections.deque(maxlen=100)
-    found = (
-        checkpoints.latest() if resuming else None
-    )  # a damaged newest checkpoint is an error, never a silent restart
+    found, finished = None, None
+    if resuming:  # verified against the files it promises; damage is an error, never a silent restart
+        batch = (
+            (cfg.batch_size, cfg.batch_size)
+            if isinstance(cfg, PPOConfig)
+            else (cfg.num_envs, cfg.num_envs * getattr(trainer, "max_steps", 1))
+        )
+        point = resume_point(
+            run,
+            checkpoints,
+            steps=steps,
+            batch_steps=batch,
+            checkpoint_every=cfg.checkpoint_every,
+            credit_logged=(lambda u, is_last: u % cfg.credit_every == 0 or is_last) if cfg.credit else None,
+            shaping=shaping is not None,
+        )
+        found = point.checkpoint
+        if point.message:
+            print(f"rlcredit: {run.path}: {point.message}", file=sys.stderr)
+        if found is not None and point.global_step >= steps and run.summary_path.is_file():
+            finished = run.read_summary()  # nothing left to run: keep the finished run's figures
     if found is not None:
         update, global_step = found.update, found.state["global_step"]
         trainer.load(found.tensors, found.state["trainer"], fallback_seed=seed + found.update)
@@ -302,7 +388,7 @@ def _run(
     last_checkpoint = checkpoints.paths(update)[1] if found is not None else None
 
     wb = WandbMirror(
-        wandb,
+        wandb if finished is None else "disabled",
         group=group,
         job_type="train",
         tags=(algo, _env_name(env), *tags),
@@ -311,7 +397,10 @@ def _run(
         dir=run.path,
         run_id=wandb_id,
         resume="allow" if wandb_id else None,
+        replace_offline=True,
     )
+    if wb.replaced:  # the unsynced offline folder was dropped: the new one mirrors rows 1..U again
+        wb.log_rows(metrics.rows)
     if wb.enabled:
         wandb_id = wb.run.id
     measurer = Measurer(
@@ -337,11 +426,13 @@ def _run(
     copies = ActorCopies(policy.actor)
     started = t_row = time.perf_counter()
     start_step = global_step
-    status, error = "completed", None
+    status: Literal["completed", "failed", "interrupted"] = "completed"
+    error: str | None = None
 
     def save() -> Path:
         measurer.wait()  # a checkpoint at update U promises metrics rows and credit files up to U
-        recorder.sync()  # ... on disk: the per-update files are not flushed one by one
+        metrics.sync()  # ... on disk: rows are appended without fsync, and
+        recorder.sync()  # the per-update files are not flushed one by one
         if shaping is not None:
             shaping.sync()
         tensors, state = trainer.state()
@@ -412,9 +503,11 @@ def _run(
     except FloatingPointError as e:
         status, error = "failed", str(e)
         where = (
-            f"last good checkpoint: {last_checkpoint}" if last_checkpoint else "no checkpoint was saved yet"
+            f"last good checkpoint: {last_checkpoint}; `rlcredit train --resume {run.path}` continues from it"
+            if last_checkpoint
+            else "no checkpoint was saved yet, so there is nothing to resume"
         )
-        raise FloatingPointError(f"{e}; run stopped ({where}; resume=RUN_DIR continues from it)") from e
+        raise FloatingPointError(f"{e}; run stopped ({where})") from e
     except BaseException as e:
         status, error = "interrupted", f"{type(e).__name__}: {e}"
         raise
@@ -442,8 +535,11 @@ def _run(
                 last_checkpoint=str(last_checkpoint) if last_checkpoint else None,
                 error=error,
             )
-            write_summary(run, outcome)
-            summary = outcome.to_json_data()
+            if finished is not None and status == "completed":
+                summary = finished
+            else:
+                write_summary(run, outcome)
+                summary = outcome.to_json_data()
             if wb.enabled:
                 wb.update_summary({k: v for k, v in summary.items() if v is not None})
                 _log_credit_sample(wb, run.credit_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -55,10 +56,15 @@ class ObsSpec:
         return cls(d["kind"], tuple(d["shape"]), int(d["n"]), int(d["start"]))
 
 
-def layer_init(layer: nn.Module, std: float = math.sqrt(2), bias_const: float = 0.0) -> nn.Module:
+M = TypeVar("M", bound=nn.Module)
+
+
+def layer_init(layer: M, std: float = math.sqrt(2), bias_const: float = 0.0) -> M:
     """Orthogonal weights with gain ``std`` and constant bias, as in CleanRL's ``layer_init``."""
-    nn.init.orthogonal_(layer.weight, std)
-    nn.init.constant_(layer.bias, bias_const)
+    weight, bias = layer.weight, layer.bias
+    assert isinstance(weight, torch.Tensor) and isinstance(bias, torch.Tensor)
+    nn.init.orthogonal_(weight, std)
+    nn.init.constant_(bias, bias_const)
     return layer
 
 
@@ -130,6 +136,27 @@ def _mlp(spec: ObsSpec, hidden: tuple[int, ...], out: int, out_std: float, netwo
     return nn.Sequential(*layers)
 
 
+class TimeCritic(nn.Module):
+    """A critic MLP that also sees the remaining time ``1 - t / time_limit`` (Pardo et al. 2018, "Time limits in
+    reinforcement learning"): it enters the first hidden layer beside the observation, ``tanh(W x + w tau + b)``.
+
+    With it the critic can represent the finite-horizon, time-indexed ``V_t(s)`` of a time-limited episode, the
+    target GAE then estimates when nothing is bootstrapped at the time limit.
+    """
+
+    def __init__(self, body: nn.Sequential, width: int, time_limit: int) -> None:
+        super().__init__()
+        first_tanh = next(i for i, layer in enumerate(body) if isinstance(layer, nn.Tanh))
+        self.pre = body[:first_tanh]
+        self.post = body[first_tanh:]
+        self.time_in = layer_init(nn.Linear(1, width))
+        self.time_limit = int(time_limit)
+
+    def forward(self, obs: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        remaining = (1.0 - t.to(torch.float32) / self.time_limit).clamp(min=0.0)
+        return self.post(self.pre(obs) + self.time_in(remaining.unsqueeze(-1)))
+
+
 class Policy(nn.Module):
     """A categorical policy (``actor``) and a state-value network (``critic``), no shared parameters.
 
@@ -142,6 +169,9 @@ class Policy(nn.Module):
     hidden : tuple of int
         Hidden layer widths of both MLPs (tanh activations).
     network : "mlp" | "cnn"
+    time_limit : int, optional
+        Give the critic the remaining time ``1 - t / time_limit`` of the episode (:class:`TimeCritic`);
+        :meth:`value` then needs the time step ``t`` of each observation.
 
     Notes
     -----
@@ -150,24 +180,43 @@ class Policy(nn.Module):
     """
 
     def __init__(
-        self, obs_spec: ObsSpec, num_actions: int, *, hidden: tuple[int, ...] = (64, 64), network: str = "mlp"
+        self,
+        obs_spec: ObsSpec,
+        num_actions: int,
+        *,
+        hidden: tuple[int, ...] = (64, 64),
+        network: str = "mlp",
+        time_limit: int | None = None,
     ) -> None:
         super().__init__()
         self.obs_spec = obs_spec
         self.num_actions = int(num_actions)
         self.hidden = tuple(int(h) for h in hidden)
         self.network = network
+        if time_limit is not None and (
+            isinstance(time_limit, bool) or not isinstance(time_limit, int) or time_limit < 1
+        ):
+            raise ValueError(f"time_limit must be a positive integer, got {time_limit!r}")
+        if time_limit is not None and not self.hidden:
+            raise ValueError("a critic that sees the time needs at least one hidden layer")
+        self.time_limit = time_limit
         self.actor = _mlp(obs_spec, self.hidden, self.num_actions, 0.01, network)
-        self.critic = _mlp(obs_spec, self.hidden, 1, 1.0, network)
+        critic = _mlp(obs_spec, self.hidden, 1, 1.0, network)
+        self.critic: nn.Module = (
+            critic if time_limit is None else TimeCritic(critic, self.hidden[0], time_limit)
+        )
 
     def spec(self) -> dict:
         """JSON-able constructor arguments (stored beside checkpoints)."""
-        return {
+        spec = {
             "obs_spec": self.obs_spec.to_dict(),
             "num_actions": self.num_actions,
             "hidden": list(self.hidden),
             "network": self.network,
         }
+        if self.time_limit is not None:
+            spec["time_limit"] = self.time_limit
+        return spec
 
     @classmethod
     def from_spec(cls, spec: dict) -> Policy:
@@ -176,15 +225,20 @@ class Policy(nn.Module):
             spec["num_actions"],
             hidden=tuple(spec["hidden"]),
             network=spec["network"],
+            time_limit=spec.get("time_limit"),
         )
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         """``(B, *obs_shape)`` -> ``(B, A)`` unnormalized log-probabilities."""
         return self.actor(obs)
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        """``(B, *obs_shape)`` -> ``(B,)`` state values."""
-        return self.critic(obs).squeeze(-1)
+    def value(self, obs: torch.Tensor, t: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
+        """``(B, *obs_shape)`` -> ``(B,)`` state values; ``t`` (B,): time steps, needed with ``time_limit``."""
+        if self.time_limit is None:
+            return self.critic(obs).squeeze(-1)
+        if t is None:
+            raise ValueError("this policy's critic sees the remaining time: value() needs the time steps t")
+        return self.critic(obs, torch.as_tensor(t)).squeeze(-1)
 
     def as_tensor(self, obs: np.ndarray) -> torch.Tensor:
         """A batch of numpy observations as a tensor the networks accept (no copy when possible)."""
@@ -197,6 +251,6 @@ class Policy(nn.Module):
         return torch.softmax(logits.double(), dim=-1).numpy()
 
     @torch.no_grad()
-    def values(self, obs: np.ndarray) -> np.ndarray:
-        """``(B, *obs_shape)`` observations -> ``(B,)`` float32 values (numpy)."""
-        return self.value(self.as_tensor(obs)).numpy()
+    def values(self, obs: np.ndarray, t: np.ndarray | None = None) -> np.ndarray:
+        """``(B, *obs_shape)`` observations -> ``(B,)`` float32 values (numpy); ``t`` as for :meth:`value`."""
+        return self.value(self.as_tensor(obs), t).numpy()

@@ -33,6 +33,8 @@ class PPO(Trainer):
         self.buf = Rollout.empty(cfg.num_steps, cfg.num_envs, env.obs_spec.shape, env.obs_dtype)
 
     def collect(self) -> tuple[int, Episodes]:
+        if self.obs is None:
+            raise RuntimeError("PPO.collect before start(): reset the env first")
         self.obs, episodes = collect_steps(self.env, self.policy, self.buf, self.obs, self.tracker, self.rng)
         return self.cfg.batch_size, episodes
 
@@ -42,7 +44,13 @@ class PPO(Trainer):
 
         # Advantages: GAE over the (T, N) rollout.
         adv, ret = gae(
-            buf.rewards, buf.values, buf.terminated, buf.truncated, buf.next_values, cfg.gamma, cfg.gae_lambda
+            buf.rewards,
+            buf.values,
+            buf.terminated,
+            buf.truncated,
+            buf.next_values,
+            cfg.discount,
+            cfg.gae_lambda,
         )
         b_obs = torch.as_tensor(buf.flat("obs"))
         b_actions = torch.as_tensor(buf.flat("actions"))
@@ -50,6 +58,7 @@ class PPO(Trainer):
         b_adv = torch.as_tensor(adv.reshape(-1))
         b_ret = torch.as_tensor(ret.reshape(-1))
         b_values = torch.as_tensor(buf.flat("values"))
+        b_t = torch.as_tensor(buf.flat("t")) if policy.time_limit is not None else None
 
         # Per-step record of the final epoch.
         n = cfg.batch_size
@@ -71,7 +80,7 @@ class PPO(Trainer):
                 logp_all = torch.log_softmax(policy.logits(b_obs[mb]), dim=-1)
                 newlogp = logp_all.gather(1, b_actions[mb].unsqueeze(1)).squeeze(1)
                 entropy = -(logp_all.exp() * logp_all).sum(-1)
-                newvalue = policy.value(b_obs[mb])
+                newvalue = policy.value(b_obs[mb], None if b_t is None else b_t[mb])
                 logratio = newlogp - b_logp[mb]
                 ratio = logratio.exp()
 

@@ -51,7 +51,7 @@ class Reinforce(Trainer):
 
         # Returns-to-go and baseline, over the valid steps only.
         done = buf.terminated[:used] | buf.truncated[:used]
-        G = returns_to_go(buf.rewards[:used], done, cfg.gamma)
+        G = returns_to_go(buf.rewards[:used], done, cfg.discount)
         valid = buf.valid[:used].reshape(-1)
         ret = G.reshape(-1)[valid]
         if cfg.baseline == "value":
@@ -77,7 +77,8 @@ class Reinforce(Trainer):
         loss = pg_loss - cfg.ent_coef * entropy
         v_loss = torch.zeros(())
         if cfg.baseline == "value":
-            v_loss = 0.5 * ((policy.value(obs) - torch.as_tensor(ret)) ** 2).mean()
+            t = buf.flat("t", used)[valid] if policy.time_limit is not None else None
+            v_loss = 0.5 * ((policy.value(obs, t) - torch.as_tensor(ret)) ** 2).mean()
             loss = loss + cfg.vf_coef * v_loss
         self.check_finite(
             loss, update, "the gradient step", policy_loss=pg_loss, value_loss=v_loss, entropy=entropy

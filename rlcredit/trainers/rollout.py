@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -54,7 +54,7 @@ class ReplayEnv(gym.Wrapper):
         self._actions = []
         return self.env.reset(seed=self._episode_seed(), options=options)
 
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         self._actions.append(int(action))
         return self.env.step(action)
 
@@ -93,6 +93,8 @@ class VecEnv:
         A gridworld that draws a new layout per episode (states then index the layout of their episode).
     time_limit : int or None
         Episode time limit if known.
+    gamma : float or None
+        The discount the env declares (an rlcredit map's ``gamma``, after env keyword overrides), else None.
     """
 
     def __init__(self, venv: gym.vector.VectorEnv, *, name: str = "env") -> None:
@@ -116,6 +118,8 @@ class VecEnv:
         if self._observation_of is not None and hasattr(venv, "to_mdp"):
             self.num_states = int(venv.to_mdp().num_states)
         self.time_limit = _time_limit(venv)
+        map_gamma = getattr(getattr(venv, "map", None), "gamma", None)
+        self.gamma: float | None = None if map_gamma is None else float(map_gamma)
 
     # -- stepping ------------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> np.ndarray:
@@ -156,11 +160,13 @@ class VecEnv:
 
     def layout_seeds(self) -> np.ndarray | None:
         """(N,) layout seed of every sub-env's current layout (procedural gridworlds), else None."""
-        return np.asarray(self.venv.layout_seeds) if self.procedural else None
+        if not self.procedural:
+            return None
+        return np.asarray(self.venv.layout_seeds)  # type: ignore[attr-defined]
 
     def all_observations(self) -> np.ndarray | None:
         """Observations of every exact-model state ``0..num_states-1`` (None if the env cannot render them)."""
-        if self.num_states is None:
+        if self.num_states is None or self._observation_of is None:
             return None
         return np.asarray(self._observation_of(np.arange(self.num_states)))
 
@@ -193,9 +199,9 @@ class VecEnv:
             )
             return self.reset(seed=fallback_seed)
         if state["kind"] == "native":
-            self.venv.set_state(state["state"])
+            self.venv.set_state(state["state"])  # type: ignore[attr-defined]
         else:
-            for env, s in zip(_replay_envs(self.venv), state["envs"], strict=True):
+            for env, s in zip(_replay_envs(self.venv) or [], state["envs"], strict=True):
                 env.restore(s)
         return None
 
@@ -432,12 +438,12 @@ def sample_actions(logp_all: np.ndarray, rng: np.random.Generator) -> np.ndarray
 
 
 def _act(
-    policy: Policy, obs: np.ndarray, rng: np.random.Generator
+    policy: Policy, obs: np.ndarray, rng: np.random.Generator, t: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Actions, their log-probabilities and the values of a batch of observations."""
+    """Actions, their log-probabilities and the values of a batch of observations at time steps ``t``."""
     x = torch.as_tensor(obs)
     logp_all = torch.log_softmax(policy.logits(x), dim=-1).numpy()
-    value = policy.value(x).numpy()
+    value = policy.value(x, t).numpy()
     a = sample_actions(logp_all, rng)
     return a, logp_all[np.arange(len(a)), a], value
 
@@ -455,7 +461,8 @@ def collect_steps(
 
     ``buf.next_values`` gets V of the true next state: the next step's value, the final observation's
     value where an episode was truncated, 0 where it terminated, and V(obs after the last step) in the
-    last row.
+    last row. A critic that sees the remaining time (``policy.time_limit``) is not asked at the time limit:
+    no time is left there, so the finite-horizon value is 0.
 
     Returns
     -------
@@ -473,7 +480,7 @@ def collect_steps(
         buf.t[step] = tracker.t
         if env.procedural:
             buf.layout_seeds[step] = env.layout_seeds()
-        a, logp, value = _act(policy, obs, rng)
+        a, logp, value = _act(policy, obs, rng, tracker.t)
         buf.actions[step], buf.logp[step], buf.values[step] = a, logp, value
         obs, reward, term, trunc, final = env.step(a)
         buf.rewards[step], buf.terminated[step], buf.truncated[step] = reward, term, trunc
@@ -482,12 +489,15 @@ def collect_steps(
         state = env.states(obs)
         tracker.step(reward, term | trunc, finished)
     buf.next_values[:-1] = buf.values[1:]
-    buf.next_values[-1] = policy.value(torch.as_tensor(obs)).numpy()
+    buf.next_values[-1] = policy.value(torch.as_tensor(obs), tracker.t).numpy()
     if final_rows:
         final_obs = np.concatenate([f[2] for f in final_rows])
-        final_v = policy.value(torch.as_tensor(final_obs)).numpy()
         steps = np.concatenate([np.full(len(f[1]), f[0]) for f in final_rows])
         envs = np.concatenate([f[1] for f in final_rows])
+        t_final = buf.t[steps, envs] + 1
+        final_v = policy.value(torch.as_tensor(final_obs), t_final).numpy()
+        if policy.time_limit is not None:
+            final_v[t_final >= policy.time_limit] = 0.0
         buf.next_values[steps, envs] = final_v
     buf.next_values[buf.terminated] = 0.0
     return obs, Episodes(np.asarray(finished[0]), np.asarray(finished[1]))
@@ -527,7 +537,7 @@ def collect_episodes(
         buf.valid[step] = active
         if env.procedural:
             buf.layout_seeds[step] = env.layout_seeds()
-        a, logp, value = _act(policy, obs, rng)
+        a, logp, value = _act(policy, obs, rng, buf.t[step])
         buf.actions[step], buf.logp[step], buf.values[step] = a, logp, value
         obs, reward, term, trunc, _ = env.step(a)
         if step == max_steps - 1:
