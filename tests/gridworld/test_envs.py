@@ -145,9 +145,7 @@ def _check_transitions_against_model(venv, steps, rng):
     return counts
 
 
-@pytest.mark.parametrize(
-    "env_id", ["rlcredit/FourRoomsSlippery-v0", "rlcredit/CliffSlippery-v0", "rlcredit/CheeseMaze-v0"]
-)
+@pytest.mark.parametrize("env_id", ENV_IDS)
 def test_batched_transitions_have_positive_model_probability(env_id):
     venv = rlcredit.make_vec(env_id, num_envs=64, seed=0, num_layouts=3 if "Cheese" in env_id else None)
     counts = _check_transitions_against_model(venv, 200, np.random.default_rng(0))
