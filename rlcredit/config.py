@@ -174,6 +174,8 @@ def _load(cls: type[T], data: Any, source: str, prefix: str) -> T:
     if not isinstance(data, Mapping):
         where = f"key '{prefix[:-1]}'" if prefix else "the top level"
         raise ConfigError(f"{source}: {where} expects a table, got {_describe(data)}")
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
@@ -280,7 +282,7 @@ def _coerce(value: Any, tp: Any, source: str, key: str) -> Any:
         raise _Mismatch
     if isinstance(tp, type) and issubclass(tp, os.PathLike):
         if isinstance(value, str | os.PathLike):
-            return tp(value)
+            return tp(value)  # type: ignore[call-arg]  # a concrete path class (Path), not the protocol
         raise _Mismatch
     if isinstance(tp, type):
         if isinstance(value, tp):

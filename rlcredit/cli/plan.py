@@ -8,12 +8,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 import rlcredit
 from rlcredit.cli.common import UserError
 from rlcredit.gridworld.core import Layout
+from rlcredit.gridworld.env import GridWorldEnv
 from rlcredit.gridworld.observe import render_ansi
+from rlcredit.mdp import TabularMDP
 from rlcredit.planning import (
     backward_induction,
     make_planner,
@@ -23,6 +26,7 @@ from rlcredit.planning import (
     run_planner_episodes,
     value_iteration,
 )
+from rlcredit.planning.dp import FiniteHorizonResult, PlanResult
 from rlcredit.planning.occupancy import layout_reach
 from rlcredit.plots import power_heatmap
 from rlcredit.runs.schema import RunConfig, RunSummary, write_config, write_summary
@@ -48,11 +52,12 @@ def draw_path(layout: Layout, states: Sequence[int], chars: dict[str, str] | Non
 
 
 def greedy_path(
-    layout: Layout, actions_at: Callable[[int, int], int], start: int, horizon: int
+    layout: Layout, actions_at: Callable[[int, int], int], start: int, horizon: int | None
 ) -> tuple[list[int], float, list[str]]:
-    """Follow a policy's intended moves (no slips) from ``start``: states, undiscounted return, events."""
+    """Follow a policy's intended moves (no slips) from ``start`` for ``horizon`` steps (None: until a terminal
+    cell, at most one step per state): states, undiscounted return, events."""
     states, ret, events, s = [start], 0.0, [], start
-    for t in range(horizon):
+    for t in range(horizon if horizon is not None else layout.num_states):
         a = actions_at(s, t)
         ret += float(layout.step_reward[s, a])
         if layout.event[s, a] >= 0:
@@ -73,24 +78,26 @@ def run_plan(args: argparse.Namespace) -> int:
         raise UserError(f"--episodes must be >= 0, got {args.episodes}")
     kwargs = {} if args.layout_seed is None else {"layout_seed": args.layout_seed}
     env = rlcredit.make(args.env, **kwargs)
-    if not hasattr(env.unwrapped, "to_mdp"):
+    base = env.unwrapped
+    if not isinstance(base, GridWorldEnv):
         raise UserError(
             f"{args.env} has no exact model: rlcredit plan needs a gridworld (an rlcredit id or map file)"
         )
     env.reset(seed=args.seed)
-    lay = env.unwrapped.layout
-    m = env.unwrapped.to_mdp(gamma=args.gamma)
+    lay = base.layout
+    m = base.to_mdp(gamma=args.gamma)
     start = int(np.argmax(m.initial))
     t0 = time.perf_counter()
+    res: PlanResult | FiniteHorizonResult
     if args.planner == "vi":
-        res = value_iteration(m)
-        value = float(res.V @ m.initial)
-        states, ret, events = greedy_path(lay, lambda s, t: int(np.argmax(res.policy[s])), start, m.horizon)
+        res = vi = value_iteration(m)
+        value = float(vi.V @ m.initial)
+        states, ret, events = greedy_path(lay, lambda s, t: int(np.argmax(vi.policy[s])), start, m.horizon)
     else:
-        res = backward_induction(m)
-        value = float(res.V[0] @ m.initial)
+        res = bi = backward_induction(m)
+        value = float(bi.V[0] @ m.initial)
         if args.planner == "bi":
-            states, ret, events = greedy_path(lay, lambda s, t: int(res.actions[t, s]), start, m.horizon)
+            states, ret, events = greedy_path(lay, lambda s, t: int(bi.actions[t, s]), start, m.horizon)
         else:
             prior = _prior(args, env)
 
@@ -104,12 +111,12 @@ def run_plan(args: argparse.Namespace) -> int:
                         seed=args.seed + t,
                         max_depth=m.horizon - t if m.horizon else None,
                         search=args.search,
-                        **({"prior": prior} if prior is not None else {}),
+                        prior=prior,
                     ).action
                 )
 
             states, ret, events = greedy_path(lay, act, start, m.horizon)
-    spec = env.unwrapped.map
+    spec = base.map
     print(
         f"{spec.name}: {m.num_states} states, gamma {m.gamma:g}, time limit {m.horizon}, slip {spec.slip:g}"
     )
@@ -126,21 +133,21 @@ def run_plan(args: argparse.Namespace) -> int:
         f"{label}, intended moves: {len(states) - 1} steps, undiscounted return {ret:+g}, "
         f"reaches: {', '.join(events) or 'nothing'}"
     )
-    print(draw_path(lay, states, env.unwrapped.map.chars))
+    print(draw_path(lay, states, spec.chars))
     print(f"planning time {time.perf_counter() - t0:.2f} s")
 
     if args.power:
-        _power(args, env, m)
+        _power(args, base, m)
     if args.episodes > 0:
         _episodes(args, env, m, value, res)
     return 0
 
 
-def _power(args, env, m) -> None:
+def _power(args: argparse.Namespace, base: GridWorldEnv, m: TabularMDP) -> None:
     if m.gamma >= 1.0:
         m = m.replace(gamma=0.99)
     res = power(m.replace(horizon=None), num_samples=args.samples, seed=args.seed)
-    lay = env.unwrapped.layout
+    lay = base.layout
     H, W = lay.shape
     print(
         f"\nPOWER (Turner et al. 2021), gamma {m.gamma:g}, {args.samples} uniform[0,1] state-reward samples:"
@@ -150,13 +157,18 @@ def _power(args, env, m) -> None:
         print(" ".join("  ## " if np.isnan(v) else f"{v:4.2f}" for v in pw[r]))
     out = Path(args.out or f"runs/power-{_env_name(args.env)}")
     out.mkdir(parents=True, exist_ok=True)
-    paths = power_heatmap(
-        lay, res.power, res.stderr, out / "power", title=f"POWER on {env.unwrapped.map.name}"
-    )
+    paths = power_heatmap(lay, res.power, res.stderr, out / "power", title=f"POWER on {base.map.name}")
+    assert isinstance(paths, list)  # given a path, power_heatmap saves the figure and returns the files
     print(f"heatmap: {', '.join(str(p) for p in paths)}")
 
 
-def _episodes(args, env, m, value: float, res) -> None:
+def _episodes(
+    args: argparse.Namespace,
+    env: gym.Env,
+    m: TabularMDP,
+    value: float,
+    res: PlanResult | FiniteHorizonResult,
+) -> None:
     name = f"plan-{args.planner}-{_env_name(args.env)}"
     run = (
         RunDir.create(args.out, root="runs", name=name) if args.out else RunDir.create(root="runs", name=name)
@@ -183,7 +195,9 @@ def _episodes(args, env, m, value: float, res) -> None:
     t0 = time.perf_counter()
     episodes = run_planner_episodes(planner, env, args.episodes, args.seed)
     metrics = MetricsWriter(run.metrics_path)
-    kinds = env.unwrapped.layout.kinds
+    base = env.unwrapped
+    assert isinstance(base, GridWorldEnv)  # run_plan checked it
+    kinds = base.layout.kinds
     with WandbMirror(
         args.wandb,
         group=name,
@@ -207,7 +221,7 @@ def _episodes(args, env, m, value: float, res) -> None:
             "optimal_value": value,
             "intended_rate": float(np.mean([ep["intended"] for ep in episodes])),
             **{f"reach_rate/{k}": float(np.mean([k in ep["events"] for ep in episodes])) for k in kinds},
-            **_exact_reach(args.planner, env, m, res),
+            **_exact_reach(args.planner, base, m, res),
         }
         summary = RunSummary(
             status="completed",
@@ -232,20 +246,20 @@ def _episodes(args, env, m, value: float, res) -> None:
     print(f"run directory: {run.path}")
 
 
-def _prior(args, env):
+def _prior(args: argparse.Namespace, env: gym.Env) -> Callable[[np.ndarray], np.ndarray] | None:
     """PUCT prior from a trained policy's run directory (``--prior RUN_DIR``), or None."""
     if not args.prior:
         return None
     return policy_prior(load_policy(args.prior), env)
 
 
-def _exact_reach(planner: str, env, m, res) -> dict[str, float]:
+def _exact_reach(
+    planner: str, base: GridWorldEnv, m: TabularMDP, res: PlanResult | FiniteHorizonResult
+) -> dict[str, float]:
     """Exact probability that the planner's (VI/BI) policy, from the solution ``res`` already computed, enters each
     object kind within the time limit."""
     if planner == "mcts":
         return {}
     # Moves that enter a cell of each kind, so respawn cells (never occupied) count too.
-    reach = layout_reach(
-        env.unwrapped.layout, res.policy, horizon=m.horizon, kinds=env.unwrapped.layout.kinds
-    )
+    reach = layout_reach(base.layout, res.policy, horizon=m.horizon, kinds=base.layout.kinds)
     return {f"exact/reach_{k}": p for k, p in reach.items() if k != "intended"}

@@ -53,9 +53,8 @@ __all__ = [
 ]
 
 ExactFn = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-OnUpdate = Callable[
-    [int, "np.ndarray | None", "np.ndarray | None", dict[str, np.ndarray]], "Mapping[str, float] | None"
-]
+# The policies on every state are (S, A) tables, or functions of observations on procedural gridworlds, or None.
+OnUpdate = Callable[[int, Any, Any, dict[str, np.ndarray]], "Mapping[str, float] | None"]
 
 
 def logp(actor: torch.nn.Module, obs: np.ndarray, actions: np.ndarray) -> np.ndarray:
@@ -72,7 +71,7 @@ def logp(actor: torch.nn.Module, obs: np.ndarray, actions: np.ndarray) -> np.nda
 
 def default_hooks(
     cfg: CommonConfig, trainer: Trainer, run: RunDir, exact_fn: ExactFn | None, on_update: OnUpdate | None
-) -> tuple[ExactFn | None, OnUpdate | None, Any]:
+) -> tuple[ExactFn | None, OnUpdate | None, ShapingRecorder | None]:
     """With ``cfg.exact`` on a gridworld: exact credit (:class:`~rlcredit.credit.ExactCredit`) as the missing
     ``exact_fn`` and shaping (:class:`~rlcredit.credit.ShapingRecorder`) as the missing ``on_update``."""
     if not cfg.exact or trainer.env.num_states is None or (exact_fn is not None and on_update is not None):
@@ -80,6 +79,8 @@ def default_hooks(
     horizon = getattr(trainer, "max_steps", None)
     if horizon is not None and trainer.env.time_limit is not None and horizon >= trainer.env.time_limit:
         horizon = None
+    if cfg.gamma is None:
+        raise ValueError("the trainer config's gamma must be resolved (a number) before measuring")
     exact = ExactCredit(trainer.env.venv, gamma=cfg.gamma, horizon=horizon)
     if not exact.has_model:
         return exact_fn, on_update, None
@@ -134,8 +135,8 @@ class ActorCopies:
         with torch.no_grad():
             for src, dst in zip(self.actor.parameters(), held.parameters()):
                 dst.copy_(src)
-            for src, dst in zip(self.actor.buffers(), held.buffers()):
-                dst.copy_(src)
+            for buf, held_buf in zip(self.actor.buffers(), held.buffers()):
+                held_buf.copy_(buf)
         return held
 
 
@@ -221,6 +222,7 @@ class Measurer:
                 # A fixed map: the policy after the update on every state is already a table.
                 batch["logp_new"] = np.log(job.policy_after[batch["state"], batch["action"]])
             else:
+                assert job.actor is not None and job.obs is not None  # the loop sets both when logp_new is missing
                 batch["logp_new"] = logp(job.actor, job.obs, batch["action"])
         seeds = batch.pop("layout_seed")
         procedural = bool((seeds >= 0).any())
@@ -262,6 +264,8 @@ class Measurer:
                 row["charts/SPS"] = sps
         if job.records and self.recorder is not None:
             if job.grad_idx is not None and len(job.grad_idx):
+                # the loop sets these with grad_idx
+                assert job.actor is not None and job.actor_before is not None and job.grad_obs is not None
                 idx = job.grad_idx
                 norm, cos = grad_stats(
                     job.actor,

@@ -28,7 +28,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import tomli_w
@@ -44,6 +44,7 @@ from rlcredit.tracking import (
     MetricsWriter,
     RunDir,
     WandbMirror,
+    WandbMode,
     atomic_write_json,
     atomic_write_text,
     environment_info,
@@ -185,7 +186,7 @@ def _train(piece: Piece) -> tuple[int, float]:
     run_dir = Path(piece.run_dir)
     summary = read_summary(run_dir)
     if summary is None or summary.status != "completed":
-        common = {
+        common: dict[str, Any] = {
             "wandb": piece.wandb,
             "progress": False,
             "group": piece.group,
@@ -210,7 +211,7 @@ def _train(piece: Piece) -> tuple[int, float]:
     return int(summary.global_step or 0), summary.wall_seconds
 
 
-def _evaluate_trained(piece: Piece) -> dict[str, dict[str, float]]:
+def _evaluate_trained(piece: Piece) -> dict[str, dict[str, Any]]:
     policy = load_policy(piece.run_dir)
     policy.eval()
     out = {}
@@ -259,7 +260,7 @@ def _plan(piece: Piece) -> tuple[int, float]:
     metrics.truncate(0)
     kinds = layout.kinds
     with WandbMirror(
-        piece.wandb,
+        cast(WandbMode, piece.wandb),  # checked by run_experiment against WANDB_MODES
         group=piece.group,
         job_type="plan",
         tags=(piece.experiment, piece.agent),
@@ -300,7 +301,7 @@ def _plan(piece: Piece) -> tuple[int, float]:
     return steps, wall
 
 
-def _evaluate_planner(piece: Piece) -> dict[str, dict[str, float]]:
+def _evaluate_planner(piece: Piece) -> dict[str, dict[str, Any]]:
     out = {}
     for j, test in enumerate(piece.tests):
         out[test.label] = {

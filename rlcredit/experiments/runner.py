@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlcredit.config import to_dict
-from rlcredit.experiments.backends import make_backend
+from rlcredit.experiments.backends import ProgressTicker, make_backend
 from rlcredit.experiments.contrast import build_contrast, headline, write_contrast
 from rlcredit.experiments.figures import experiment_figures
 from rlcredit.experiments.pieces import (
@@ -40,7 +40,8 @@ from rlcredit.experiments.pieces import (
 )
 from rlcredit.experiments.report import write_report
 from rlcredit.experiments.spec import ExperimentSpec, expand_pieces
-from rlcredit.tracking import WANDB_MODES, WandbMirror
+from rlcredit.tracking import WANDB_MODES, WandbMirror, WandbMode
+from rlcredit.tracking.lock import DirLock
 
 __all__ = [
     "EVAL_FILE",
@@ -101,7 +102,7 @@ def run_experiment(
     backend: Literal["local", "ray"] = "local",
     address: str | None = None,
     workers: int | None = None,
-    wandb: str = "offline",
+    wandb: WandbMode = "offline",
     log: Log | None = print,
 ) -> ExperimentResult:
     """Run every unfinished piece of an experiment, then write the contrast table, figures and report.
@@ -135,6 +136,9 @@ def run_experiment(
     t0 = time.perf_counter()
     exp_dir, spec, info = prepare_experiment(spec, out, root=root)
     exp_dir = exp_dir.resolve()
+    # One `rlcredit run` per experiment directory (a second one fails here naming the holder's pid). Released
+    # at the end; after an exception, when this frame goes (the process exits, or the traceback is dropped).
+    lock = DirLock(exp_dir, what="experiment directory").acquire()
     pieces = expand_pieces(spec, exp_dir, wandb=wandb, group=info["group"])
     todo = [p for p in pieces if not piece_finished(p)]
     runner = make_backend(backend, address=address, workers=workers)
@@ -161,7 +165,8 @@ def run_experiment(
 
     if todo:
         try:
-            runner.run(todo, on_result)
+            with ProgressTicker(todo, say):  # long pieces are never silent: a status line every few seconds
+                runner.run(todo, on_result)
         except KeyboardInterrupt:
             say(f"  interrupted: finished pieces are kept; continue with: rlcredit run --resume {exp_dir}")
             raise
@@ -170,6 +175,7 @@ def run_experiment(
             results[p.name] = PieceResult(p.name, p.agent, "skipped")
     ordered = [results[p.name] for p in pieces]
     report = finish_experiment(exp_dir, spec, info, wandb=wandb, log=say)
+    lock.release()
     return ExperimentResult(exp_dir, spec, ordered, report, time.perf_counter() - t0)
 
 
@@ -195,7 +201,7 @@ def finish_experiment(
     spec: ExperimentSpec | None = None,
     info: dict[str, Any] | None = None,
     *,
-    wandb: str = "disabled",
+    wandb: WandbMode = "disabled",
     log: Log | None = print,
 ) -> Path | None:
     """Contrast table, figures, wandb table and report from the run directories' files.
@@ -219,7 +225,9 @@ def finish_experiment(
     return write_report(exp_dir, table=table)
 
 
-def _wandb_contrast(exp_dir: Path, spec: ExperimentSpec, info: dict[str, Any], table: Any, mode: str) -> None:
+def _wandb_contrast(
+    exp_dir: Path, spec: ExperimentSpec, info: dict[str, Any], table: Any, mode: WandbMode
+) -> None:
     group = info.get("group", spec.name)
     with WandbMirror(
         mode,

@@ -13,6 +13,7 @@ __all__ = ["CreditCallback"]
 
 def __getattr__(name: str) -> Any:
     if name == "CreditCallback":
+        # stable-baselines3 is an optional dependency: imported when the callback is asked for
         from rlcredit.integrations.sb3 import CreditCallback
 
         return CreditCallback

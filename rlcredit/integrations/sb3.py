@@ -52,7 +52,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import (
     VecEnv,
@@ -180,10 +181,11 @@ class CreditCallback(BaseCallback):
                 stacklevel=2,
             )
         exact_on = self._grid is not None and self.use_exact and self._obs_transforms is not None
-        self.exact = ExactCredit(self._grid if exact_on else None, gamma=float(self.model.gamma))
+        self.exact = ExactCredit(self._grid if exact_on else None, gamma=float(self._algo.gamma))
         self._discrete_obs = isinstance(venv.observation_space, spaces.Discrete)
         if self.run is None:
             self._start_run(int(self.locals.get("total_timesteps", 0)))
+        assert self.run is not None  # made by _start_run
         self.shaping = ShapingRecorder(self.exact, self.run.shaping_dir)
         self._t = self._elapsed(np.zeros(self._n_envs, np.int64))
         self._episode = np.zeros(self._n_envs, np.int64)
@@ -227,7 +229,7 @@ class CreditCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        buf = self.model.rollout_buffer
+        buf = self._algo.rollout_buffer
         T, N = buf.buffer_size, buf.n_envs
         self._update += 1
         update = self._update
@@ -260,13 +262,14 @@ class CreditCallback(BaseCallback):
             "logp_old": buf.log_probs.copy(),
             "finished": list(self._finished),
         }
-        if self.exact.has_model:
-            pending["exact_q"], pending["exact_advantage"] = self.exact(
+        exact, shaping = self._measures()
+        if exact.has_model:
+            pending["exact_q"], pending["exact_advantage"] = exact(
                 update, states, t, actions, self._policy_probs, layout_seeds=seeds
             )
-            params = list(self.model.policy.parameters())
+            params = list(self._algo.policy.parameters())
             sampled = self._batch_gradient(obs, actions.reshape(-1), adv_norm.reshape(-1), params)
-            self.shaping.record_gradient(update, self._policy_logits, sampled, params, layout_seeds=seeds)
+            shaping.record_gradient(update, self._policy_logits, sampled, params, layout_seeds=seeds)
         self._pending = pending
 
     def _on_training_end(self) -> None:
@@ -325,7 +328,7 @@ class CreditCallback(BaseCallback):
         if p is None:
             return
         update = p["update"]
-        policy = self.model.policy
+        policy = self._algo.policy
         with torch.no_grad():
             obs_t = obs_as_tensor(p["obs"], policy.device)
             act_t = torch.as_tensor(p["actions"].reshape(-1), device=policy.device).long()
@@ -375,16 +378,17 @@ class CreditCallback(BaseCallback):
                 row[column] = sign * float(logged[key])
         row["charts/SPS"] = int((p["global_step"] - self._start_steps) / max(elapsed, 1e-9))
         row["time/elapsed"] = elapsed
-        if self.exact.has_model:
+        exact, shaping = self._measures()
+        if exact.has_model:
             batch = {"states": p["states"].reshape(-1), "layout_seeds": p["seeds"].reshape(-1)}
-            row.update(self.shaping(update, None, self._policy_probs, batch))
+            row.update(shaping(update, None, self._policy_probs, batch))
         self._metrics.log(row)
 
     def _batch_gradient(
-        self, obs: np.ndarray, actions: np.ndarray, credit: np.ndarray, params: list[torch.Tensor]
+        self, obs: np.ndarray, actions: np.ndarray, credit: np.ndarray, params: Sequence[torch.Tensor]
     ) -> torch.Tensor:
         """``grad mean_t credit_t log pi(a_t|s_t)`` at the current parameters, flattened over ``params``."""
-        policy = self.model.policy
+        policy = self._algo.policy
         _, logp, _ = policy.evaluate_actions(
             obs_as_tensor(obs, policy.device), torch.as_tensor(actions, device=policy.device).long()
         )
@@ -394,6 +398,21 @@ class CreditCallback(BaseCallback):
             [(g if g is not None else torch.zeros_like(q)).reshape(-1) for g, q in zip(grads, params)]
         )
 
+    @property
+    def _algo(self) -> OnPolicyAlgorithm:
+        """The model, an on-policy algorithm (PPO, A2C): the credit comes from its rollout buffer."""
+        model = self.model
+        if not isinstance(model, OnPolicyAlgorithm):
+            raise TypeError(
+                f"CreditCallback needs an on-policy SB3 algorithm (PPO, A2C), got {type(model).__name__}"
+            )
+        return model
+
+    def _measures(self) -> tuple[ExactCredit, ShapingRecorder]:
+        if self.exact is None or self.shaping is None:
+            raise RuntimeError("CreditCallback is used before its training started")
+        return self.exact, self.shaping
+
     def _transform(self, obs: np.ndarray) -> np.ndarray:
         for f in self._obs_transforms or ():
             obs = f(obs)
@@ -401,15 +420,15 @@ class CreditCallback(BaseCallback):
 
     def _policy_logits(self, obs: torch.Tensor) -> torch.Tensor:
         """Logits of SB3's policy for raw observations of states (the env wrappers' transforms applied)."""
-        policy = self.model.policy
+        policy = self._algo.policy
         x = obs_as_tensor(self._transform(obs.cpu().numpy()), policy.device)
-        return policy.get_distribution(x).distribution.logits
+        return _categorical(policy.get_distribution(x).distribution).logits
 
     def _policy_probs(self, obs: np.ndarray) -> np.ndarray:
-        policy = self.model.policy
+        policy = self._algo.policy
         with torch.no_grad():
             x = obs_as_tensor(self._transform(np.asarray(obs)), policy.device)
-            return policy.get_distribution(x).distribution.probs.double().cpu().numpy()
+            return _categorical(policy.get_distribution(x).distribution).probs.double().cpu().numpy()
 
     def _current_states(self, obs: Any) -> np.ndarray:
         if self._grid is not None:
@@ -442,9 +461,16 @@ def _gridworld(venv: VecEnv) -> Any | None:
     return base if isinstance(base, GridWorldEnv) else None
 
 
-def _obs_transforms(venv: VecEnv) -> list[Callable[[np.ndarray], np.ndarray]] | None:
+def _categorical(dist: Any) -> torch.distributions.Categorical:
+    """SB3's action distribution of a Discrete action space (the only kind rlcredit measures)."""
+    if not isinstance(dist, torch.distributions.Categorical):
+        raise TypeError(f"CreditCallback needs a Discrete action space; the policy's distribution is {dist!r}")
+    return dist
+
+
+def _obs_transforms(venv: VecEnv) -> list[Callable[[Any], Any]] | None:
     """Functions taking a sub-env's observations to what the policy sees, innermost first; None if unknown."""
-    out = []
+    out: list[Callable[[Any], Any]] = []
     e = venv
     while isinstance(e, VecEnvWrapper):
         if isinstance(e, VecNormalize):

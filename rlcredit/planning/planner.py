@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from rlcredit.gridworld.observe import observation_of
 from rlcredit.mdp import TabularMDP
-from rlcredit.planning.dp import backward_induction, value_iteration
+from rlcredit.planning.dp import FiniteHorizonResult, PlanResult, backward_induction, value_iteration
 from rlcredit.planning.mcts import MCTSResult, SearchModel, _as_mdp, _prior_array, _values_array, mcts
 
 __all__ = [
@@ -126,18 +126,23 @@ class ValueIterationPlanner(Planner):
     def __init__(self, *, gamma: float | None = None, tol: float = 1e-10) -> None:
         super().__init__(gamma=gamma)
         self.tol = tol
-        self.result = None
+        self.result: PlanResult | None = None
 
     def _solve(self, m: TabularMDP) -> None:
-        self.result = value_iteration(m, tol=self.tol)
-        self._actions = np.argmax(self.result.policy, axis=1)
+        self.result = result = value_iteration(m, tol=self.tol)
+        self._actions = np.argmax(result.policy, axis=1)
+
+    def _solved(self) -> PlanResult:
+        if self.result is None:
+            raise RuntimeError("the planner has no model yet: call reset(env) first")
+        return self.result
 
     def act(self, state: int, t: int = 0) -> int:
         s = self._state_array(state)[0]
         return int(self._actions[s])
 
     def action_probs(self, states: np.ndarray, t: int = 0) -> np.ndarray:
-        return self.result.policy[self._state_array(states)]
+        return self._solved().policy[self._state_array(states)]
 
 
 class BackwardInductionPlanner(Planner):
@@ -156,25 +161,31 @@ class BackwardInductionPlanner(Planner):
     def __init__(self, *, horizon: int | None = None, gamma: float | None = None) -> None:
         super().__init__(gamma=gamma)
         self.horizon = horizon
-        self.result = None
+        self.result: FiniteHorizonResult | None = None
 
     def _solve(self, m: TabularMDP) -> None:
         self.result = backward_induction(m, self.horizon)
 
+    def _solved(self) -> FiniteHorizonResult:
+        if self.result is None:
+            raise RuntimeError("the planner has no model yet: call reset(env) first")
+        return self.result
+
     def _check_t(self, t: int) -> int:
-        H = self.result.horizon
+        H = self._solved().horizon
         if not 0 <= t < H:
             raise ValueError(f"time step {t} is outside the planning horizon [0, {H})")
         return int(t)
 
     def act(self, state: int, t: int = 0) -> int:
         s = self._state_array(state)[0]
-        return int(self.result.actions[self._check_t(t), s])
+        return int(self._solved().actions[self._check_t(t), s])
 
     def action_probs(self, states: np.ndarray, t: int = 0) -> np.ndarray:
         states = self._state_array(states)
-        actions = self.result.actions[self._check_t(t), states]
-        return np.eye(self.result.num_actions)[actions]
+        result = self._solved()
+        actions = result.actions[self._check_t(t), states]
+        return np.eye(result.num_actions)[actions]
 
 
 class MCTSPlanner(Planner):
@@ -415,7 +426,7 @@ def run_planner_episodes(
 def _fingerprint(m: TabularMDP) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     P2 = m.P2
-    if sp.issparse(P2):
+    if isinstance(P2, sp.csr_matrix | sp.csr_array):
         for arr in (P2.indptr, P2.indices, P2.data):
             h.update(np.ascontiguousarray(arr).tobytes())
     else:

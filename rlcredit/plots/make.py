@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+from rlcredit.config import read_toml
 from rlcredit.plots.animate import episode_animation
 from rlcredit.plots.contrast import contrast_bars
 from rlcredit.plots.credit import credit_map, credit_vs_exact, has_exact_credit
 from rlcredit.plots.curves import RETURN, learning_curves, reach_curves
 from rlcredit.plots.data import Run, find_runs, labels_for, open_run, reach_kinds
 from rlcredit.plots.grid import env_map, policy_field, shaping_map
+from rlcredit.plots.style import Plot
 
 __all__ = ["CONTRAST_FILE", "plot_experiment", "plot_path", "plot_run", "slug"]
 
@@ -154,7 +158,7 @@ def plot_experiment(
     return paths
 
 
-def plot_path(path: str | os.PathLike[str], **kwargs) -> list[Path]:
+def plot_path(path: str | os.PathLike[str], **kwargs: Any) -> list[Path]:
     """:func:`plot_run` if ``path`` is a run directory, else :func:`plot_experiment`.
 
     Keyword arguments go to the function called (``update`` only to :func:`plot_run`, ``per_run`` and
@@ -184,13 +188,9 @@ def _spec_metrics(root: Path) -> list[str] | None:
     path = root / "experiment.toml"
     if not path.is_file():
         return None
-    from rlcredit.config import read_toml
-
     metrics = read_toml(path).get("metrics")
     return [str(m) for m in metrics] if isinstance(metrics, list) and metrics else None
 
 
-def _renamed(plot, name: str):
-    from dataclasses import replace
-
+def _renamed(plot: Plot, name: str) -> Plot:
     return replace(plot, name=name)

@@ -42,6 +42,8 @@ import torch
 from torch import nn
 
 from rlcredit.config import ConfigError, apply_overrides, load_dataclass, read_toml
+from rlcredit.experiments.stats import bootstrap_ci
+from rlcredit.gridworld import make
 from rlcredit.gridworld.core import Layout
 from rlcredit.gridworld.env import resolve_spec
 from rlcredit.gridworld.maps import MapSpec, parse_region
@@ -173,8 +175,6 @@ class EnvFactory:
         self.__qualname__ = env_id.removeprefix("rlcredit/") + "".join(f"-{k}{v}" for k, v in kwargs.items())
 
     def __call__(self):
-        from rlcredit.gridworld import make
-
         return make(self.env_id, **self.kwargs)
 
 
@@ -201,11 +201,11 @@ def select_mazes(
         If fewer than ``n`` are found among ``max_tries`` (default ``50 * n``) consecutive seeds.
     """
     H, W = spec.shape
-    banned = np.zeros((H, W), dtype=bool)
+    grid = np.zeros((H, W), dtype=bool)
     if exclude:
         rs, cs = parse_region(exclude, (H - 2, W - 2))
-        banned[1:-1, 1:-1][rs, cs] = True
-    banned = banned.reshape(-1)
+        grid[1:-1, 1:-1][rs, cs] = True
+    banned = grid.reshape(-1)
     seeds: list[int] = []
     layouts: list[Layout] = []
     tries = max_tries or 50 * n
@@ -332,8 +332,6 @@ def summarize(result: SteeringResult, *, seed: int = 0) -> dict[str, Any]:
     """Per intervention and alpha, over mazes: mean and bootstrap 95% CI of P(cheese), P(corner) and
     P(towards the cheese), and the mean gap ``|P - P_removed|`` to the cheese-removed policy in the same maze
     (``gap_p_cheese``, ``gap_p_corner``: how closely steering imitates removing the cheese)."""
-    from rlcredit.experiments.stats import bootstrap_ci
-
     out: dict[str, Any] = {"layer": result.layer, "mazes": len(result.seeds), "rows": []}
     table = result.table
     removed = table[table["intervention"] == "removed"].set_index("maze")

@@ -8,12 +8,14 @@ shared style (:mod:`rlcredit.plots.style`); each function returns a :class:`~rlc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from rlcredit.experiments.stats import bootstrap_ci
 from rlcredit.gridworld.core import Layout
 from rlcredit.plots import style
 from rlcredit.plots.grid import (
@@ -128,14 +130,11 @@ def steering_field(
     _marks(axes[2], layout, stats_before.corner, stats_before.decision)
     axes[2].set_title("(c) Δπ = (b) − (a); arrows: change of the mean move")
     fig.colorbar(pc, ax=axes[2], shrink=0.7, label="Δ probability of the action")
-    kind_legend(
-        axes[0],
-        layout,
-        extra=[
-            Line2D([], [], marker="*", color="#222222", ls="", label="top-right corner"),
-            Rectangle((0, 0), 1, 1, fill=False, ec="#D55E00", lw=1.6, label="decision square"),
-        ],
-    )
+    marks: list[Any] = [  # legend handles: any artist, not only patches
+        Line2D([], [], marker="*", color="#222222", ls="", label="top-right corner"),
+        Rectangle((0, 0), 1, 1, fill=False, ec="#D55E00", lw=1.6, label="decision square"),
+    ]
+    kind_legend(axes[0], layout, extra=marks)
     maze = f"maze {layout_seed}" if layout_seed is not None else "one maze"
     title = f"Steering with the cheese vector at {layer}: {maze}"
     if stats_before.decision >= 0:
@@ -166,8 +165,6 @@ class AlphaEffectData:
 
 
 def _ci(x: np.ndarray, seed: int) -> tuple[float, float, float]:
-    from rlcredit.experiments.stats import bootstrap_ci
-
     x = np.asarray(x, dtype=np.float64)
     x = x[np.isfinite(x)]
     lo, hi = bootstrap_ci(x, seed=seed)
@@ -214,12 +211,12 @@ def alpha_effect(
             if df.empty or (gap and removed.empty):
                 continue
             alphas = np.sort(df["alpha"].unique())
-            stats = []
+            rows = []
             for a in alphas:
                 at = df[df["alpha"] == a].set_index("maze")
                 x = (at["p_corner"] - removed["p_corner"].reindex(at.index)).abs() if gap else at[col]
-                stats.append(_ci(x.to_numpy(), seed))
-            stats = np.array(stats)
+                rows.append(_ci(x.to_numpy(), seed))
+            stats = np.array(rows)
             curves[(kind, col)] = (alphas, stats[:, 0], stats[:, 1], stats[:, 2])
             ax.plot(alphas, stats[:, 0], marker="o", ms=3, color=COLOURS[kind], label=LABELS[kind])
             ax.fill_between(alphas, stats[:, 1], stats[:, 2], color=COLOURS[kind], alpha=0.2, lw=0)

@@ -94,7 +94,7 @@ def record(model: nn.Module, layers: Sequence[str]) -> Iterator[dict[str, torch.
     store: dict[str, list[torch.Tensor]] = {layer: [] for layer in layers}
     out: dict[str, torch.Tensor] = {}
 
-    def make_hook(layer: str):
+    def make_hook(layer: str) -> Callable[[nn.Module, tuple, object], None]:
         def hook(module: nn.Module, inputs: tuple, output: object) -> None:
             store[layer].append(_check_tensor(layer, output).detach())
             out[layer] = store[layer][0] if len(store[layer]) == 1 else torch.cat(store[layer])
@@ -263,7 +263,7 @@ def ablate(
                 f"reference activations have shape {tuple(ref.shape[1:])}, layer {layer!r} {shape}"
             )
         mask = _mask(shape, units, channels, layer)
-        if method == "zero":
+        if method == "zero" or ref is None:  # ref is set for every other method
             fill = torch.zeros_like(act)
         elif method == "mean":
             fill = ref.to(act.dtype).mean(0, keepdim=True).expand_as(act)

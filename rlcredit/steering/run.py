@@ -8,6 +8,7 @@ Outputs (in ``out``): ``steering.csv`` (one row per maze and intervention, see
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -33,14 +34,14 @@ from rlcredit.steering.experiment import (
 from rlcredit.steering.figures import alpha_effect, steering_field
 from rlcredit.steering.hooks import activations, get_module, layer_names, steer
 from rlcredit.steering.vectors import without_kind
-from rlcredit.tracking import atomic_write_bytes, atomic_write_json, atomic_write_text
+from rlcredit.tracking import WandbMode, atomic_write_bytes, atomic_write_json, atomic_write_text
 from rlcredit.trainers.loop import train
 from rlcredit.trainers.networks import Policy
 
 __all__ = ["format_summary", "print_layers", "run_steering", "train_for_spec"]
 
 
-def train_for_spec(t: TrainSpec, run_dir: Path, *, wandb: str = "offline") -> Path:
+def train_for_spec(t: TrainSpec, run_dir: Path, *, wandb: WandbMode = "offline") -> Path:
     """Train the spec's policy into ``run_dir``, or reuse it if a completed run is already there."""
     summary = read_summary(run_dir) if run_dir.is_dir() else None
     if summary is not None and summary.status == "completed":
@@ -119,7 +120,7 @@ def _run_steering(
     for lay in layouts_of(maze_spec(train_env), in_seeds):
         kind = lay.kinds.index("cheese")
         p_in.append(maze_behaviour(lay, policy_table(policy.action_probs, lay)).p_cheese)
-        removed = policy_table(policy.action_probs, lay, edit=lambda o, k=kind: without_kind(o, k))
+        removed = policy_table(policy.action_probs, lay, edit=functools.partial(without_kind, kind=kind))
         p_in_removed.append(maze_behaviour(lay, removed).p_cheese)
 
     summary = summarize(result)

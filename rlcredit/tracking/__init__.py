@@ -22,7 +22,7 @@ from rlcredit.tracking.io import (
 )
 from rlcredit.tracking.metrics import MetricsWriter, read_metrics_csv
 from rlcredit.tracking.rundir import RunDir, environment_info
-from rlcredit.tracking.wandb_mirror import WANDB_MODES, WandbMirror
+from rlcredit.tracking.wandb_mirror import WANDB_MODES, WandbMirror, WandbMode
 
 __all__ = [
     "WANDB_MODES",
@@ -32,6 +32,7 @@ __all__ = [
     "MetricsWriter",
     "RunDir",
     "WandbMirror",
+    "WandbMode",
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_json",

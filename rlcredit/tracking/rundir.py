@@ -15,6 +15,7 @@ Layout::
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import importlib.metadata
 import json
 import os
@@ -27,6 +28,8 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from rlcredit.config import to_dict
 from rlcredit.tracking.io import atomic_write_json, atomic_write_text
@@ -189,8 +192,6 @@ class RunDir:
         ValueError
             If the config holds a None inside a list, or something else TOML cannot represent.
         """
-        import tomli_w
-
         data = to_dict(config)
         if not isinstance(data, dict):
             raise TypeError(f"config must be a mapping or a dataclass; got {type(config).__name__}")
@@ -228,6 +229,7 @@ def _drop_none(obj: Any, where: str) -> Any:
     return obj
 
 
+@functools.cache  # installed versions do not change while a process runs; the lookup scans site-packages
 def _version(package: str) -> str:
     try:
         return importlib.metadata.version(package)

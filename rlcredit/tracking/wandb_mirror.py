@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WANDB_MODES", "WandbMirror", "offline_runs", "sync_hint"]
 
-WANDB_MODES = ("offline", "online", "disabled")
+WandbMode = Literal["offline", "online", "disabled"]
+WANDB_MODES: tuple[WandbMode, ...] = ("offline", "online", "disabled")
 STEP_KEY = "global_step"
 
 
