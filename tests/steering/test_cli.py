@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from rlcredit.cli import main
-from rlcredit.config import ConfigError
 from rlcredit.cli.parser import parse_alphas
+from rlcredit.config import ConfigError
 from rlcredit.steering.experiment import EnvFactory, load_steering_spec
 
 REPO = Path(__file__).resolve().parents[2]
