@@ -157,6 +157,12 @@ def _batch_array(batch: Mapping[str, Any] | pd.DataFrame, *names: str) -> np.nda
     return None
 
 
+def _nanmean(values: list[float]) -> float:
+    """Mean of the non-NaN values (NaN if none); plain Python, as the lists hold one value per layout."""
+    kept = [v for v in values if v == v]
+    return sum(kept) / len(kept) if kept else float("nan")
+
+
 def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
 
@@ -326,7 +332,7 @@ class ShapingRecorder:
             m = self.exact.mdp(seed)
             layout = self.exact.layout(seed)
             out.setdefault("exact/J", []).append(before.J)
-            out.setdefault("exact/J_after", []).append(self.exact.evaluate(after, seed).J)
+            out.setdefault("exact/J_after", []).append(self.exact.evaluate(after, seed, boot=False).J)
             for event, h in before.reach.items():
                 name = "exact/intended" if event == "intended" else f"exact/reach_{event}"
                 out.setdefault(name, []).append(float(m.initial @ h))
@@ -342,7 +348,7 @@ class ShapingRecorder:
                     update, before.pi, after, visits, layout=layout, terminal=m.terminal, layout_seed=seed
                 )
                 self._files.write(self.path(update), _small_parquet(table))
-        metrics = {k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in out.items()}
+        metrics = {k: _nanmean(v) for k, v in out.items()}
         if update in self._grad_cos:
             metrics["exact/grad_cos"] = self._grad_cos.pop(update)
         return metrics

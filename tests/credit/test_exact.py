@@ -480,3 +480,22 @@ def test_training_records_both_exact_targets(tmp_path):
     )
     assert spread["boot"].max(skipna=True) < 1e-5
     assert spread["finite"].max(skipna=True) > 1e-3
+
+
+def test_stationary_values_dense_and_sparse_solves_agree(monkeypatch):
+    """The compiled dense solve (small maps) and the sparse LU (large ones) give the same stationary values."""
+    from rlcredit.planning import kernels
+
+    layout = rlcredit.make("rlcredit/FourRoomsSlippery-v0").unwrapped.layout
+    tables = kernels.GridTables.of(layout, gamma=0.97, horizon=layout.time_limit)
+    pi = np.random.default_rng(5).dirichlet(np.ones(4), size=layout.num_states)
+    q_dense, v_dense = tables.stationary_values(pi)
+    monkeypatch.setattr(kernels, "DENSE_SOLVE_MAX", 0)
+    q_sparse, v_sparse = tables.stationary_values(pi)
+    np.testing.assert_allclose(v_dense, v_sparse, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(q_dense, q_sparse, rtol=1e-10, atol=1e-10)
+    # and both are the fixed point of the Bellman equation of pi on the exact model
+    m = layout.to_mdp(gamma=0.97, horizon=None)
+    live = layout.live
+    backup = np.sum(pi * (m.R + 0.97 * m.expected_next(v_dense)), axis=1)
+    np.testing.assert_allclose(v_dense[live], backup[live], atol=1e-9)
