@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 from matplotlib.colors import to_rgb
@@ -17,7 +20,7 @@ def test_agent_colours_and_shades():
         == style.agent_colour("ppo[gae_lambda=0.9]")
         == style.AGENT_COLOURS["ppo"]
     )
-    assert style.agent_colour("foo") == style.agent_colour("foo")
+    assert style.agent_colour("foo λ=2") == style.agent_colour("foo")  # by the label's first word
     colours = style.label_colours(["ppo λ=1", "reinforce", "ppo λ=0.5", "ppo λ=0.95"])
     assert colours["reinforce"] == style.AGENT_COLOURS["reinforce"]
     light = [np.mean(to_rgb(colours[f"ppo λ={v}"])) for v in ("0.5", "0.95", "1")]
@@ -29,6 +32,23 @@ def test_agent_colours_and_shades():
         "bi",
         "mcts",
     ]
+
+
+def test_an_unknown_agent_gets_the_same_colour_in_every_process():
+    """Figures of one experiment drawn by different processes (pieces, ``rlcredit plot``) must agree, so the colour
+    may not depend on Python's per-process string hashing."""
+    code = "from rlcredit.plots import style; print(style.agent_colour('foo'), style.agent_colour('bar'))"
+    seen = set()
+    for seed in ("1", "2", "3"):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        seen.add(tuple(out.split()[-2:]))
+    assert seen == {(style.agent_colour("foo"), style.agent_colour("bar"))}
 
 
 def test_cell_colours_are_the_renderer_colours():

@@ -343,13 +343,6 @@ def test_exact_can_be_turned_off(tmp_path):
     assert not any(c.startswith("exact/") for c in run.metrics.columns)
 
 
-def _gridworld_saves_state():
-    from rlcredit.gridworld import GridVectorEnv
-
-    return hasattr(GridVectorEnv, "get_state") and hasattr(GridVectorEnv, "set_state")
-
-
-@pytest.mark.skipif(not _gridworld_saves_state(), reason="GridVectorEnv has no get_state/set_state yet")
 @pytest.mark.parametrize("env", ["rlcredit/DelayedCorridor-v0", "rlcredit/CliffSlippery-v0"])
 def test_gridworld_resume_continues_exactly(tmp_path, env, monkeypatch):
     cfg = {**FAST_PPO, "gamma": 0.99, "checkpoint_every": 3}
