@@ -58,7 +58,9 @@ class Trainer(ABC):
         self.env = env
         self.policy = policy
         self.rng = rng
-        self.optimizer = torch.optim.Adam(policy.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
+        self.params = [p for p in policy.parameters() if p.requires_grad]
+        # The fused CPU kernel: one call per step instead of a dozen small ops per parameter tensor.
+        self.optimizer = torch.optim.Adam(self.params, lr=cfg.lr, eps=cfg.adam_eps, fused=True)
         self.tracker = EpisodeTracker(env.num_envs)
         self.obs: np.ndarray | None = None
 
@@ -85,11 +87,18 @@ class Trainer(ABC):
             group["lr"] = lr
 
     def step_optimizer(self, loss: torch.Tensor) -> None:
-        """Backward, clip the global gradient norm (if ``max_grad_norm > 0``), Adam step."""
+        """Backward, clip the global gradient norm (if ``max_grad_norm > 0``), Adam step.
+
+        The clip is ``torch.nn.utils.clip_grad_norm_``'s (scale every gradient by
+        ``min(1, max_grad_norm / (norm + 1e-6))``), written with the foreach kernels directly: it runs for every
+        minibatch, where the library function's argument handling costs more than the arithmetic.
+        """
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.cfg.max_grad_norm)
+            grads = [p.grad for p in self.params if p.grad is not None]
+            norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            torch._foreach_mul_(grads, torch.clamp(self.cfg.max_grad_norm / (norm + 1e-6), max=1.0))
         self.optimizer.step()
 
     @staticmethod

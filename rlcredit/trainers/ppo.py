@@ -69,11 +69,13 @@ class PPO(Trainer):
         rec_applied = np.zeros(n, np.float32)  # weight of grad log pi summed over epochs, return units
         first_adv = np.empty(n, np.float32)  # the credit of the first epoch (ratio 1 at theta_k)
 
-        pg_losses, v_losses, entropies, kls, old_kls, clipfracs = [], [], [], [], [], []
+        # Per minibatch: policy loss, value loss, entropy, approx KL, old approx KL, clip fraction; kept as
+        # tensors and read once per epoch (a .item() per scalar per minibatch costs more than the arithmetic).
+        stats: list[torch.Tensor] = []
         inds = np.arange(n)
         for epoch in range(cfg.update_epochs):
             self.rng.shuffle(inds)
-            epoch_kls = []
+            epoch_start = len(stats)
             for start in range(0, n, cfg.minibatch_size):
                 mb_np = inds[start : start + cfg.minibatch_size]
                 mb = torch.from_numpy(mb_np)
@@ -115,9 +117,18 @@ class PPO(Trainer):
                 self.step_optimizer(loss)
 
                 with torch.no_grad():
-                    approx_kl = ((ratio - 1) - logratio).mean().item()
-                    old_kls.append((-logratio).mean().item())
-                    clipfracs.append(((ratio - 1.0).abs() > cfg.clip_coef).float().mean().item())
+                    stats.append(
+                        torch.stack(
+                            (
+                                pg_loss,
+                                v_loss,
+                                entropy_loss,
+                                ((ratio - 1) - logratio).mean(),
+                                (-logratio).mean(),
+                                ((ratio - 1.0).abs() > cfg.clip_coef).float().mean(),
+                            )
+                        )
+                    )
                     clipped = (pg_loss2 > pg_loss1).numpy()
                     rec_ratio[mb_np] = ratio.numpy()
                     rec_adv[mb_np] = mb_adv.numpy()
@@ -126,22 +137,20 @@ class PPO(Trainer):
                     rec_applied[mb_np] += np.where(clipped, 0.0, (mb_adv * ratio).numpy() * mb_scale)
                     if epoch == 0:
                         first_adv[mb_np] = mb_adv.numpy()
-                epoch_kls.append(approx_kl)
-                pg_losses.append(pg_loss.item())
-                v_losses.append(v_loss.item())
-                entropies.append(entropy_loss.item())
-            kls += epoch_kls
-            if cfg.target_kl is not None and np.mean(epoch_kls) > cfg.target_kl:
-                break
+            if cfg.target_kl is not None:
+                epoch_kl = torch.stack(stats[epoch_start:])[:, 3].numpy().astype(np.float64).mean()
+                if epoch_kl > cfg.target_kl:
+                    break
 
         values = buf.values.reshape(-1)
+        means = torch.stack(stats).numpy().astype(np.float64).mean(axis=0)
         metrics = {
-            "losses/policy_loss": float(np.mean(pg_losses)),
-            "losses/value_loss": float(np.mean(v_losses)),
-            "losses/entropy": float(np.mean(entropies)),
-            "losses/old_approx_kl": float(np.mean(old_kls)),
-            "losses/approx_kl": float(np.mean(kls)),
-            "losses/clipfrac": float(np.mean(clipfracs)),
+            "losses/policy_loss": float(means[0]),
+            "losses/value_loss": float(means[1]),
+            "losses/entropy": float(means[2]),
+            "losses/old_approx_kl": float(means[4]),
+            "losses/approx_kl": float(means[3]),
+            "losses/clipfrac": float(means[5]),
             "losses/explained_variance": explained_variance(values, ret.reshape(-1)),
             "losses/epochs": epoch + 1,
         }

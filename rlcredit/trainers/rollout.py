@@ -275,10 +275,10 @@ def make_env(
         if obs is not None:
             kwargs["obs"] = obs
         try:
-            venv = make_vec(env, num_envs=num_envs, seed=seed, **kwargs)
+            grid = make_vec(env, num_envs=num_envs, seed=seed, **kwargs)
         except TypeError as e:
             raise ValueError(f"{env}: bad env_kwargs {sorted(env_kwargs or {})}: {e}") from e
-        return VecEnv(venv, name=env)
+        return VecEnv(grid, name=env)
     if obs is not None:
         raise ValueError(f"obs={obs!r} applies to rlcredit gridworlds only, not to {env!r}")
     if isinstance(env, str):
