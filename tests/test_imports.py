@@ -163,3 +163,13 @@ def test_planning_names_stay_the_functions_after_their_modules_load():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "True"
+
+
+def test_train_is_the_public_function_of_the_package():
+    import rlcredit.trainers.loop
+    from rlcredit import train
+
+    assert train is rlcredit.train is rlcredit.trainers.loop.train
+    assert callable(train) and train.__name__ == "train"
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        _ = rlcredit.nope  # type: ignore[attr-defined]
