@@ -108,7 +108,25 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """Rebuild the contrast table, figures and report.html of an experiment directory."""
+    """Rebuild the contrast table, figures and report.html of an experiment directory.
+
+    Pieces that are missing, unfinished or unreadable are listed as warnings; without ``--partial`` they are
+    an error, so a contrast table never silently lacks an agent or a seed.
+    """
+    import sys
+
+    from rlcredit.experiments.contrast import piece_problems
+
+    spec, _ = load_experiment(args.exp_dir)
+    problems = piece_problems(args.exp_dir, spec)
+    for line in problems:
+        print(f"rlcredit: warning: {line}", file=sys.stderr)
+    if problems and not args.partial:
+        n = len(problems)
+        raise UserError(
+            f"{args.exp_dir}: {n} piece{'s' if n > 1 else ''} missing, unfinished or unreadable (listed above); "
+            "finish them with `rlcredit run --resume`, or build the report anyway with --partial"
+        )
     report = finish_experiment(args.exp_dir, log=lambda line: print(line, flush=True))
     if report is None:
         raise UserError(f"no piece of {args.exp_dir} has finished yet: nothing to report")

@@ -68,7 +68,10 @@ EXAMPLES = {
         "  rlcredit sweep runs/credit_anatomy.toml --set ppo.config.gae_lambda=0.5,0.9,0.95,1.0\n"
         "  rlcredit sweep runs/demo.toml --set ppo.config.lr=1e-3,3e-4 --set ppo.config.ent_coef=0,0.01 --seeds 5"
     ),
-    "report": "examples:\n  rlcredit report runs/wirehead/20250101-120000",
+    "report": (
+        "examples:\n  rlcredit report runs/wirehead/20250101-120000\n"
+        "  rlcredit report runs/wirehead/20250101-120000 --partial"
+    ),
     "demo": "examples:\n  rlcredit demo\n  rlcredit demo --out /tmp/demo --wandb disabled",
     "plot": (
         "examples:\n"
@@ -159,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("report", "(re)build an experiment's contrast table, figures and self-contained report.html")
     p.add_argument("exp_dir", metavar="EXPERIMENT_DIR", help="runs/NAME/RUN_ID")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="build the report even though some pieces are missing, unfinished or unreadable (each is listed)",
+    )
 
     p = add(
         "demo", "a small wirehead experiment (ButtonRoom; PPO, REINFORCE, value iteration, MCTS): ~2 minutes"

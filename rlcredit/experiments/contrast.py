@@ -59,7 +59,10 @@ def collect_evals(exp_dir: str | os.PathLike[str], spec: ExperimentSpec) -> pd.D
         path = Path(exp_dir) / piece.name / EVAL_FILE
         if not path.is_file():
             continue
-        record = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            record = read_eval(path)
+        except ValueError:
+            continue  # reported by piece_problems
         for env_label, figures in record["envs"].items():
             row = {
                 "piece": record["piece"],
@@ -77,6 +80,45 @@ def collect_evals(exp_dir: str | os.PathLike[str], spec: ExperimentSpec) -> pd.D
             )
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+_EVAL_KEYS = ("piece", "agent", "kind", "algo", "seed", "train_env", "steps", "wall_time", "envs")
+
+
+def read_eval(path: Path) -> dict[str, Any]:
+    """A piece's ``eval.json``, checked.
+
+    Raises
+    ------
+    ValueError
+        ``"PATH: unreadable (<why>)"`` for a file that is not JSON or lacks a key the contrast table needs.
+    """
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: unreadable ({e})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path}: unreadable (not a JSON object)")
+    missing = [k for k in _EVAL_KEYS if k not in record]
+    if missing or not isinstance(record["envs"], dict):
+        raise ValueError(f"{path}: unreadable (no {missing[0] if missing else 'envs table'!r})")
+    return record
+
+
+def piece_problems(exp_dir: str | os.PathLike[str], spec: ExperimentSpec) -> list[str]:
+    """One line per piece of the spec the contrast table lacks: unfinished (no ``eval.json``) or unreadable."""
+    out = []
+    for piece in expand_pieces(spec, exp_dir):
+        path = Path(exp_dir) / piece.name / EVAL_FILE
+        if not path.is_file():
+            what = "is missing" if not path.parent.is_dir() else f"has not finished (no {EVAL_FILE})"
+            out.append(f"{path.parent}: piece {piece.name} {what}")
+            continue
+        try:
+            read_eval(path)
+        except ValueError as e:
+            out.append(str(e))
+    return out
 
 
 def _metric_columns(evals: pd.DataFrame) -> list[str]:
