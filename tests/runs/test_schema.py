@@ -236,3 +236,15 @@ def test_rlcredit_plan_writes_the_schema(tmp_path, capsys):
     # DelayedCorridor's optimal path is deterministic: every episode takes the same steps and return.
     assert summary.return_std == 0.0 and summary.global_step is not None and summary.global_step % 3 == 0
     assert math.isclose(summary.figures["exact/reach_goal"], 1.0)
+
+
+def test_the_algo_names_are_those_of_the_trainers_and_planners():
+    from rlcredit.experiments import spec
+    from rlcredit.planning.planner import make_planner
+    from rlcredit.runs.schema import PLANNER_ALGOS, TRAINER_ALGOS
+    from rlcredit.trainers.config import CONFIGS
+    from rlcredit.trainers.loop import TRAINERS
+
+    assert tuple(TRAINERS) == tuple(CONFIGS) == TRAINER_ALGOS == spec.TRAINER_ALGOS
+    assert spec.PLANNER_ALGOS == PLANNER_ALGOS
+    assert [make_planner(a).name for a in PLANNER_ALGOS] == list(PLANNER_ALGOS)
