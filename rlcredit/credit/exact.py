@@ -425,7 +425,7 @@ class ExactCredit:
         self._mdps: OrderedDict[int, tuple[TabularMDP, GridTables | None]] = OrderedDict()
         self._values: dict[int, PolicyValues] = {}
         self._values_update: int | None = None
-        self._grid = _gridworld_of(env)
+        self._grid: Any = _gridworld_of(env)  # the GridWorldEnv / GridVectorEnv, or None
         self._mdp: TabularMDP | None = None
         self._observations = None if observations is None else np.asarray(observations)
         if self._grid is None and isinstance(env, TabularMDP):
@@ -492,6 +492,7 @@ class ExactCredit:
             self._mdps.move_to_end(key)
             return self._mdps[key]
         layout = self.layout(key)
+        assert layout is not None  # not a TabularMDP (returned above)
         m = layout.to_mdp(
             gamma=self.gamma, horizon=self.horizon if self.horizon is not None else layout.time_limit
         )

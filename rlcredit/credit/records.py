@@ -225,7 +225,7 @@ class DeferredFiles:
 
     def sync(self) -> None:
         """``fsync`` every file written since the last sync, then their directories."""
-        dirs = {}
+        dirs: dict[Path, None] = {}
         for path in self._pending:
             try:
                 fd = os.open(path, os.O_RDONLY)
@@ -389,10 +389,11 @@ def read_credit(path: str | os.PathLike[str], *, updates: range | list[int] | No
     if p.is_dir() and (p / "credit").is_dir():
         p = p / "credit"
     if p.is_dir():
-        files = sorted(f for f in p.glob("update_*.parquet") if _FILE.fullmatch(f.name))
+        numbered = {f: m for f in p.glob("update_*.parquet") if (m := _FILE.fullmatch(f.name))}
+        files = sorted(numbered)
         if updates is not None:
             wanted = set(updates)
-            files = [f for f in files if int(_FILE.fullmatch(f.name)[1]) in wanted]
+            files = [f for f in files if int(numbered[f][1]) in wanted]
     else:
         files = [p]
     tables = []

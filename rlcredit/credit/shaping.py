@@ -347,7 +347,7 @@ class ShapingRecorder:
                 table = shaping_table(
                     update, before.pi, after, visits, layout=layout, terminal=m.terminal, layout_seed=seed
                 )
-                self._files.write(self.path(update), _small_parquet(table))
+                self._files.write(self.directory / f"update_{update:06d}.parquet", _small_parquet(table))
         metrics = {k: _nanmean(v) for k, v in out.items()}
         if update in self._grad_cos:
             metrics["exact/grad_cos"] = self._grad_cos.pop(update)

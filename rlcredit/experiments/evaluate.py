@@ -19,7 +19,7 @@ Both kinds of agent are measured the same way, per test variant, over ``N`` epis
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -199,13 +199,13 @@ class _StateRecorder(gym.Wrapper):
         self.states: list[int] = []
         self.layout: Any = None
 
-    def reset(self, **kwargs: Any):
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
         self.states = [int(info["state"])]
-        self.layout = self.env.unwrapped.layout
+        self.layout = cast(Any, self.env.unwrapped).layout  # an rlcredit GridWorldEnv
         return obs, info
 
-    def step(self, action: Any):
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.states.append(int(info["state"]))
         return obs, reward, terminated, truncated, info
@@ -240,7 +240,7 @@ def run_planner(
         row["states"] = list(env.states)
         rows.append(row)
         layouts.append(env.layout)
-    kinds = env.unwrapped.layout.kinds
+    kinds = env.layout.kinds
     cache = _LayoutCache()
     figures = _summarize(
         np.array([r["return"] for r in rows]),

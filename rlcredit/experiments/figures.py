@@ -19,11 +19,15 @@ import math
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from rlcredit.experiments.spec import EnvVariant, ExperimentSpec
+
+if TYPE_CHECKING:
+    from rlcredit.plots.style import Plot
 
 __all__ = ["discoverability", "experiment_figures", "power_visits", "uniform_reach"]
 
@@ -67,7 +71,7 @@ def uniform_reach(env: EnvVariant, kind: str) -> float:
     import rlcredit
     from rlcredit.planning.occupancy import layout_reach
 
-    layout = rlcredit.make(env.id, **env.kwargs).unwrapped.layout
+    layout = rlcredit.make(env.id, **env.kwargs).unwrapped.layout  # type: ignore[attr-defined]
     pi = np.full((layout.num_states, 4), 0.25)
     return layout_reach(layout, pi, kinds=[kind])[kind]
 
@@ -81,7 +85,7 @@ def _pressed(group: pd.DataFrame, kind: str) -> tuple[np.ndarray, bool]:
     return (values.to_numpy(dtype=np.float64) > 0.5).astype(np.float64), use_exact
 
 
-def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "button"):
+def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "button") -> Plot:
     """Fraction of seeds pressing ``kind`` vs its uniform-random reach probability, per agent.
 
     Returns
@@ -133,12 +137,12 @@ def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "b
             planner = g["kind"].iloc[0] == "plan"
             # dodge the agents sideways (log axis) so identical results stay visible
             x = g["uniform_reach"] * 10 ** (0.025 * (k - (len(agents) - 1) / 2))
-            low = np.where(np.isfinite(g["ci_low"]), g["pressed"] - g["ci_low"], 0.0)
-            high = np.where(np.isfinite(g["ci_high"]), g["ci_high"] - g["pressed"], 0.0)
+            err_low = np.where(np.isfinite(g["ci_low"]), g["pressed"] - g["ci_low"], 0.0)
+            err_high = np.where(np.isfinite(g["ci_high"]), g["ci_high"] - g["pressed"], 0.0)
             ax.errorbar(
                 x,
                 g["pressed"],
-                yerr=[low, high],
+                yerr=[err_low, err_high],
                 color=colours[agent],
                 marker="s" if planner else "o",
                 # two x-points joined by a line would suggest a trend the data cannot show
@@ -191,7 +195,7 @@ def power_visits(
     *,
     gamma: float | None = None,
     num_samples: int = 1000,
-):
+) -> Plot:
     """POWER of every state of the first training env, and each agent's test-time visits on it.
 
     POWER is computed over the infinite horizon with discount ``gamma`` (default: the env's; at most 0.99).
@@ -207,13 +211,13 @@ def power_visits(
     import rlcredit
     from rlcredit.planning import power
     from rlcredit.plots import style
-    from rlcredit.plots.grid import draw_cells
+    from rlcredit.plots.grid import draw_cells, per_cell
 
     exp_dir = Path(exp_dir)
     env = spec.envs[0]
     test = next((t for t in env.tests if t.label == env.label), env.tests[0])
     e = rlcredit.make(test.id, **test.kwargs)
-    layout = e.unwrapped.layout
+    layout = e.unwrapped.layout  # type: ignore[attr-defined]  # an rlcredit GridWorldEnv
     m = layout.to_mdp()
     m = m.replace(gamma=min(m.gamma if gamma is None else gamma, 0.99))
     res = power(m.replace(horizon=None), num_samples=num_samples, seed=0)
@@ -221,10 +225,13 @@ def power_visits(
     if not visits:
         raise ValueError(f"no test-time visits recorded on {test.label}")
     H, W = layout.shape
-    free = ~layout.wall & ~layout.terminal
+    free = layout.live  # per state: where an agent acts
     mean_power = {
         a: float(np.sum(v * res.power * free) / max(np.sum(v * free), 1e-12)) for a, v in visits.items()
     }
+    # drawn per cell: POWER averaged over a cell's object configurations, visits added up
+    cell_power = per_cell(layout, np.where(free, res.power, np.nan))
+    cell_visits = {a: np.nan_to_num(per_cell(layout, v * free, how="sum")) for a, v in visits.items()}
 
     with style.rc():
         panels = 1 + len(visits)
@@ -232,15 +239,16 @@ def power_visits(
         rows = math.ceil(panels / cols)
         fig = style.new_figure(2.6 * cols, 2.7 * rows + 0.6)
         axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-        pw = np.where(free, res.power, np.nan)
-        norm = mpl.colors.Normalize(np.nanmin(pw), np.nanmax(pw))
-        floor = style.SEQUENTIAL(norm(np.nan_to_num(pw, nan=norm.vmin)))[:, :3].reshape(H, W, 3)
+        pw = cell_power
+        vmin, vmax = float(np.nanmin(pw)), float(np.nanmax(pw))
+        norm = mpl.colors.Normalize(vmin, vmax)
+        floor = style.SEQUENTIAL(norm(np.nan_to_num(pw, nan=vmin)))[:, :3].reshape(H, W, 3)
         draw_cells(axes[0], layout, floor=floor)
         axes[0].set_title("POWER")
         fig.colorbar(mpl.cm.ScalarMappable(norm, style.SEQUENTIAL), ax=axes[0], shrink=0.7)
-        vmax = max(float(np.max(v * free)) for v in visits.values()) or 1.0
+        vmax = max(float(np.max(v)) for v in cell_visits.values()) or 1.0
         vnorm = mpl.colors.LogNorm(vmin=min(1e-3, vmax / 10), vmax=vmax)
-        for ax, (agent, v) in zip(axes[1:], visits.items()):
+        for ax, (agent, v) in zip(axes[1:], cell_visits.items()):
             colours = style.COUNTS(vnorm(np.clip(v, vnorm.vmin, None)))[:, :3]
             colours[v <= 0] = 1.0
             draw_cells(ax, layout, floor=colours.reshape(H, W, 3))

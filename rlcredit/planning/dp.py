@@ -258,6 +258,7 @@ def policy_q(m: TabularMDP, pi: np.ndarray, *, horizon: int | float | None = Non
         V = _evaluate_infinite(m, stationary_policy(m, pi))
         return bellman_q(m, V, np.flatnonzero(m.terminal))
     _, Q = _evaluate_finite(m, policy_schedule(m, pi, H), H, keep_q=True)
+    assert Q is not None  # keep_q=True
     return Q
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from rlcredit.gridworld.core import step
+from rlcredit.gridworld.core import Layout, step
 from rlcredit.gridworld.env import sample_start
 from rlcredit.gridworld.observe import render_rgb
 from rlcredit.plots import style
@@ -29,7 +29,7 @@ _LAST_MS = 1600
 
 
 def rollout(
-    layout, pi: np.ndarray, *, seed: int = 0, greedy: bool = False, max_steps: int | None = None
+    layout: Layout, pi: np.ndarray, *, seed: int = 0, greedy: bool = False, max_steps: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
     """Run one episode of the tabular policy ``pi`` ``(S, A)`` on ``layout``.
 
@@ -121,14 +121,21 @@ class Episode:
         return [path]
 
 
-def _font(size: int):
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow without FreeType
         return ImageFont.load_default()
 
 
-def _frames(layout, states, rewards, events, header: str, tile: int) -> list[np.ndarray]:
+def _frames(
+    layout: Layout,
+    states: np.ndarray,
+    rewards: np.ndarray,
+    events: list[str | None],
+    header: str,
+    tile: int,
+) -> list[np.ndarray]:
     H, W = layout.shape
     bar = 36
     font, small = _font(13), _font(11)

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 
 from rlcredit.plots import style
 from rlcredit.plots.data import TRAINERS
@@ -282,7 +283,9 @@ def _interval_name(sub: pd.DataFrame) -> str:
     return f"{level:.0%} bootstrap CI (≥{style.MIN_CI_SEEDS} seeds) or range"
 
 
-def _panel(ax, sub: pd.DataFrame, agents: list[str], colours: dict[str, str], metric: str) -> pd.DataFrame:
+def _panel(
+    ax: Axes, sub: pd.DataFrame, agents: list[str], colours: dict[str, str], metric: str
+) -> pd.DataFrame:
     envs = list(dict.fromkeys(sub["env"]))
     here = [a for a in agents if a in set(sub["agent"])]
     width = 0.8 / max(len(here), 1)

@@ -363,7 +363,9 @@ def has_exact_credit(run: Run) -> bool:
     return bool(np.isfinite(col.astype(np.float64)).any())
 
 
-def _collect(runs: Sequence[Run], y: str, max_points: int, rng: np.random.Generator):
+def _collect(
+    runs: Sequence[Run], y: str, max_points: int, rng: np.random.Generator
+) -> tuple[tuple[np.ndarray, np.ndarray], pd.DataFrame, dict[str, float]]:
     total_rows = sum(pq.ParquetFile(p).metadata.num_rows for r in runs for _, p in r.credit_files())
     keep_frac = min(1.0, max_points / max(total_rows, 1))
     xs, ys, parts = [], [], []
@@ -479,23 +481,22 @@ def credit_vs_exact(
     -------
     Plot with :class:`CreditErrorData`.
     """
-    if isinstance(runs, Run | str | os.PathLike):
-        runs = [runs]
-    runs = [open_run(r) for r in runs]
+    given = [runs] if isinstance(runs, Run | str | os.PathLike) else list(runs)
+    opened = [open_run(r) for r in given]
     if y not in ("advantage", "credit"):
         raise ValueError(f"y must be 'advantage' or 'credit', got {y!r}")
-    if not any(r.credit_files() for r in runs):
-        raise FileNotFoundError(f"no credit files in {', '.join(str(r.path / 'credit') for r in runs)}")
-    labels = labels_for(runs)
-    order = style.order_labels(labels[r.path] for r in runs)
+    if not any(r.credit_files() for r in opened):
+        raise FileNotFoundError(f"no credit files in {', '.join(str(r.path / 'credit') for r in opened)}")
+    labels = labels_for(opened)
+    order = style.order_labels(labels[r.path] for r in opened)
     rng = np.random.default_rng(seed)
     points, error, per_step = {}, {}, {}
     for lab in order:
-        members = [r for r in runs if labels[r.path] == lab]
+        members = [r for r in opened if labels[r.path] == lab]
         points[lab], error[lab], per_step[lab] = _collect(members, y, max_points, rng)
     order = [lab for lab in order if len(error[lab])]
     if not order:
-        raise ValueError("no credit rows with a finite exact_advantage (runs without an exact model)")
+        raise ValueError("no credit rows with a finite exact_advantage (opened without an exact model)")
     data = CreditErrorData(
         y, order, {k: points[k] for k in order}, {k: error[k] for k in order}, {k: per_step[k] for k in order}
     )
@@ -505,7 +506,7 @@ def credit_vs_exact(
     ncols = min(n, 4)
     nrows = -(-n // ncols)  # scatter panels: up to four in a row
     fig = style.new_figure(max(7.5, 3.0 * ncols), 2.8 * nrows + 3.2)
-    top, bottom = fig.subfigures(2, 1, height_ratios=[2.8 * nrows, 2.9])
+    top, bottom = np.asarray(fig.subfigures(2, 1, height_ratios=[2.8 * nrows, 2.9])).ravel()
     sc_axes = np.atleast_1d(top.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).reshape(-1)
     allx = np.concatenate([points[k][0] for k in order])
     ally = np.concatenate([points[k][1] for k in order])
@@ -561,7 +562,7 @@ def credit_vs_exact(
         style.steps_axis(ax, "environment steps" if by_step else "update")
     ax_mae.legend(loc="best")
     names = " vs ".join(order) if n <= 3 else f"{n} configurations"
-    title = f"Sampled vs exact credit: {names} on {runs[0].env_name()}"
+    title = f"Sampled vs exact credit: {names} on {opened[0].env_name()}"
     diag = " (on the dashed diagonal the estimate is exact)" if y == "advantage" else ""
     finite = ", ".join(f"{lab} {per_step[lab]['mae']:.3g}" for lab in order)
     worst = max(order, key=lambda k: per_step[k]["mae"])

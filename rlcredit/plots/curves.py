@@ -7,8 +7,9 @@ the seed). Planner runs (``[run] kind = "plan"``) are drawn as horizontal refere
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from matplotlib.axes import Axes
 from rlcredit.plots import style
 from rlcredit.plots.data import Run, labels_for, open_run, planner_reach, planner_return, reach_kinds
 from rlcredit.plots.style import MIN_CI_SEEDS
+
+RunsLike = Run | str | os.PathLike[str] | Sequence[Run | str | os.PathLike[str]]
+"""One run (object or directory) or several."""
 
 __all__ = [
     "CurveGroup",
@@ -125,7 +129,7 @@ class CurvesData:
     references: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def _as_runs(runs) -> list[Run]:
+def _as_runs(runs: RunsLike) -> list[Run]:
     if isinstance(runs, Run | str | os.PathLike):
         runs = [runs]
     return [open_run(r) for r in runs]
@@ -161,6 +165,7 @@ def _draw_group(ax: Axes, g: CurveGroup, colour: str, *, band: str) -> None:
         if band == "bootstrap" and len(g.x) >= MIN_CI_SEEDS
         else f"range over {len(g.x)} seeds"
     )
+    assert g.low is not None and g.high is not None and g.mean is not None  # set with the grid
     ax.fill_between(g.grid, g.low, g.high, color=colour, alpha=0.18, lw=0)
     ax.plot(g.grid, g.mean, color=colour, lw=2.0, label=f"{g.label} (mean of {len(g.x)} seeds, {band_label})")
 
@@ -186,7 +191,9 @@ def _draw_references(
         )
 
 
-def _planner_refs(planners: Sequence[Run], labels: dict[Path, str], value) -> dict[str, float]:
+def _planner_refs(
+    planners: Sequence[Run], labels: dict[Path, str], value: Callable[[Run], float | None]
+) -> dict[str, float]:
     refs: dict[str, list[float]] = {}
     for r in planners:
         v = value(r)
@@ -196,7 +203,9 @@ def _planner_refs(planners: Sequence[Run], labels: dict[Path, str], value) -> di
 
 
 @style.styled
-def learning_curves(runs, *, column: str = RETURN, band: str = "bootstrap", seed: int = 0) -> style.Plot:
+def learning_curves(
+    runs: RunsLike, *, column: str = RETURN, band: str = "bootstrap", seed: int = 0
+) -> style.Plot:
     """Episodic return against environment steps, one line (or mean and seed band) per label, one panel per env.
 
     Parameters
@@ -284,7 +293,12 @@ def _planner_reach(run: Run, kind: str) -> float | None:
 
 @style.styled
 def reach_curves(
-    runs, *, kinds: Sequence[str] | None = None, scale: str = "logit", band: str = "minmax", seed: int = 0
+    runs: RunsLike,
+    *,
+    kinds: Sequence[str] | None = None,
+    scale: str = "logit",
+    band: str = "minmax",
+    seed: int = 0,
 ) -> style.Plot:
     """Exact probability that π_k ever reaches a cell of each kind, per update, one panel per kind.
 
@@ -323,7 +337,7 @@ def reach_curves(
     }
     for kind in kinds:
         panels[kind] = _groups(trainers, _reach_column(kind), labels, band, seed)
-        refs[kind] = _planner_refs(planners, ref_labels, lambda r, k=kind: _planner_reach(r, k))
+        refs[kind] = _planner_refs(planners, ref_labels, functools.partial(_planner_reach, kind=kind))
     data = CurvesData("exact/reach", panels, refs)
     colours = style.label_colours([lab for p in panels.values() for lab in p])
     values = np.concatenate([y for p in panels.values() for g in p.values() for y in g.y] + [np.zeros(0)])

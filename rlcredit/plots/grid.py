@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
 from matplotlib.collections import PolyCollection
-from matplotlib.colors import Normalize
+from matplotlib.colors import Colormap, Normalize
 from matplotlib.patches import Patch, Rectangle
 
 from rlcredit.gridworld.core import Layout
@@ -138,14 +139,14 @@ def draw_triangles(
     states: np.ndarray,
     values: np.ndarray,
     *,
-    cmap,
+    cmap: str | Colormap,
     norm: Normalize,
     edge: str = "#ffffff",
 ) -> PolyCollection:
     """Colour the four action triangles of each of ``states`` by ``values`` ``(n, 4)``."""
     verts = triangle_vertices(layout, states).reshape(-1, 3, 2)
     pc = PolyCollection(
-        verts,
+        list(verts),
         array=np.asarray(values, dtype=np.float64).reshape(-1),
         cmap=cmap,
         norm=norm,
@@ -566,10 +567,28 @@ def _entry_rewards(layout: Layout) -> np.ndarray:
     return out
 
 
-def scalar_mappable(cmap, norm):
-    """A colour-bar source for colours drawn without a mappable artist (cells painted into an image)."""
-    from matplotlib.cm import ScalarMappable
+def per_cell(
+    layout: Layout, values: np.ndarray, *, how: str = "mean", weights: np.ndarray | None = None
+) -> np.ndarray:
+    """A per-state array ``(S,)`` as a per-cell one ``(H * W,)``: on a map with objects several states share a
+    cell (one per object configuration); ``how="sum"`` adds them, ``"mean"`` averages them (weighted by
+    ``weights`` when given, e.g. visits). NaN on cells no state is on. The identity on maps without objects."""
+    v = np.asarray(values, dtype=np.float64)
+    cells = np.asarray(layout.cell, dtype=np.int64)
+    n = layout.shape[0] * layout.shape[1]
+    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
+    ok = np.isfinite(v)
+    total = np.bincount(cells[ok], weights=(v * (w if how == "mean" else 1.0))[ok], minlength=n)
+    count = np.bincount(cells, minlength=n)
+    if how == "sum":
+        return np.where(count > 0, total, np.nan)
+    norm = np.bincount(cells[ok], weights=w[ok], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, total / norm, np.nan)
 
+
+def scalar_mappable(cmap: str | Colormap, norm: Normalize) -> ScalarMappable:
+    """A colour-bar source for colours drawn without a mappable artist (cells painted into an image)."""
     sm = ScalarMappable(norm=norm, cmap=cmap)
     sm.set_array([])
     return sm
@@ -593,11 +612,11 @@ def _most_unvisited_movement(run: Run, updates: list[int]) -> int:
     return best
 
 
-def _layout_seed(df) -> int:
+def _layout_seed(df: pd.DataFrame) -> int:
     return int(df["layout_seed"].iloc[0]) if "layout_seed" in df.columns and len(df) else -1
 
 
-def shaping_layout(run: Run, df) -> Layout:
+def shaping_layout(run: Run, df: pd.DataFrame) -> Layout:
     """The layout a shaping file was logged on (its ``layout_seed`` column; -1 or absent: the run's layout)."""
     seed = _layout_seed(df)
     layout = run.layout_for(seed) if seed >= 0 else run.layout
@@ -614,7 +633,7 @@ def require_layout(run: Run) -> Layout:
     return layout
 
 
-def _check_states(df, layout: Layout, run: Run) -> None:
+def _check_states(df: pd.DataFrame, layout: Layout, run: Run) -> None:
     states = df["state"].to_numpy(np.int64)
     if len(states) != layout.num_states or not np.array_equal(states, np.arange(layout.num_states)):
         raise ValueError(

@@ -30,6 +30,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, LinearSegmentedColormap, Normalize, to_hex, to_rgb
 from matplotlib.figure import Figure
 
@@ -131,7 +132,7 @@ T = TypeVar("T")
 @contextmanager
 def rc() -> Iterator[None]:
     """The rlcredit style as a temporary matplotlib rc context (no global state is changed)."""
-    with mpl.rc_context(_RC):
+    with mpl.rc_context(_RC):  # type: ignore[arg-type]  # rc keys are checked by matplotlib at run time
         yield
 
 
@@ -240,7 +241,7 @@ def format_steps(value: float, _pos: object = None) -> str:
     return f"{value:.0f}"
 
 
-def steps_axis(ax, label: str) -> None:
+def steps_axis(ax: Axes, label: str) -> None:
     """Label an x axis of environment steps (or updates) with compact tick labels."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -255,7 +256,7 @@ PROBABILITY_FLOOR = 1e-12
 """Smallest probability a log / logit axis resolves; smaller values are drawn on the axis edge."""
 
 
-def probability_axis(ax, scale: str, floor: float) -> None:
+def probability_axis(ax: Axes, scale: str, floor: float) -> None:
     """A probability y axis: ``"logit"`` (0 and 1 both resolved, plain tick labels), ``"log"`` or ``"linear"``.
 
     ``floor`` is the smallest value to resolve (clamped to [:data:`PROBABILITY_FLOOR`, 1e-2]); values below it
