@@ -575,10 +575,22 @@ def credit_vs_exact(
             f"; against the stationary bootstrap-at-truncation A^π (dashed: what a critic that cannot see "
             f"the time converges to): {boot}"
         )
+    seen = {lab: [bool(r.trainer_config.get("time_feature", False)) for r in opened if labels[r.path] == lab]
+            for lab in order}  # fmt: skip
+    timed = [lab for lab in order if any(seen[lab])]
+    untimed = [lab for lab in order if not any(seen[lab])]
+    target = []
+    if timed:
+        target.append(f"{', '.join(timed)}: the critic sees the remaining time, so A^π_t is its target")
+    if untimed and has_boot:
+        target.append(
+            f"{', '.join(untimed)}: the critic cannot see the time, so the bootstrap A^π is its target"
+        )
     caption = (
         f"Each step's sampled {y} against the finite-horizon exact advantage A^π_t of the policy that took "
         f"it{diag}; below, per update, the mean absolute error and bias of the advantage estimate. Mean "
         f"|Â − A^π_t| per step: {finite} (largest: {worst}){boot_txt}."
+        + (f" Which target each estimator has: {'; '.join(target)}." if target else "")
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "credit_vs_exact", title, caption, data)

@@ -117,6 +117,39 @@ def test_credit_vs_exact_names_the_larger_per_step_error_not_the_larger_per_upda
     assert "reinforce 1" in plot.caption and f"ppo {3 / 101:.3g}" in plot.caption
 
 
+def test_credit_vs_exact_reports_both_targets_and_says_which_is_which(tmp_path, kit):
+    """Errors against A^pi_t (finite horizon) and A^pi (stationary bootstrap target) are both in the caption,
+    computed from the credit rows; a run whose critic sees the time is said to target A^pi_t."""
+    from rlcredit.credit.records import CreditRecorder
+    from rlcredit.tracking import RunDir
+
+    def write(path: Path, config: dict, adv: np.ndarray, exact: np.ndarray, boot: np.ndarray) -> Path:
+        run = RunDir.create(path)
+        run.write_config(
+            {"run": {"kind": "train", "algo": "ppo", "env": kit.ENV, "seed": 0, "steps": 1}, "config": config}
+        )
+        rec = CreditRecorder(run.credit_dir)
+        n = len(adv)
+        rec.add(
+            update=1, env=0, episode=0, t=np.arange(n), state=22, action=2, reward=0.0, terminated=False,
+            truncated=False, advantage=adv, exact_advantage=exact, exact_advantage_boot=boot,
+        )  # fmt: skip
+        rec.flush(1)
+        return run.path
+
+    adv = np.array([1.0, 2.0, 3.0, 4.0])
+    exact = np.array([1.0, 1.0, 1.0, 1.0])  # |err| = 0, 1, 2, 3 -> 1.5
+    boot = np.array([2.0, 2.0, 2.0, 2.0])  # |err| = 1, 0, 1, 2 -> 1.0
+    plain = write(tmp_path / "plain", {"gae_lambda": 0.95}, adv, exact, boot)
+    plot = credit_vs_exact(plain)
+    assert "Mean |Â − A^π_t| per step: ppo 1.5" in plot.caption
+    assert "against the stationary bootstrap-at-truncation A^π" in plot.caption
+    assert "converges to): ppo 1." in plot.caption
+    assert "the critic cannot see the time, so the bootstrap A^π is its target" in plot.caption
+    timed = write(tmp_path / "timed", {"gae_lambda": 0.95, "time_feature": True}, adv, exact, boot)
+    assert "the critic sees the remaining time, so A^π_t is its target" in credit_vs_exact(timed).caption
+
+
 @pytest.mark.parametrize("seeds", [3, 6])
 def test_contrast_bars_never_call_a_range_a_confidence_interval(seeds):
     from rlcredit.experiments.stats import aggregate
