@@ -211,7 +211,7 @@ def power_visits(
     import rlcredit
     from rlcredit.planning import power
     from rlcredit.plots import style
-    from rlcredit.plots.grid import draw_cells, per_cell
+    from rlcredit.plots.grid import draw_cells
 
     exp_dir = Path(exp_dir)
     env = spec.envs[0]
@@ -230,8 +230,8 @@ def power_visits(
         a: float(np.sum(v * res.power * free) / max(np.sum(v * free), 1e-12)) for a, v in visits.items()
     }
     # drawn per cell: POWER averaged over a cell's object configurations, visits added up
-    cell_power = per_cell(layout, np.where(free, res.power, np.nan))
-    cell_visits = {a: np.nan_to_num(per_cell(layout, v * free, how="sum")) for a, v in visits.items()}
+    cell_power = layout.per_cell(np.where(free, res.power, np.nan))
+    cell_visits = {a: np.nan_to_num(layout.per_cell(v * free, "sum")) for a, v in visits.items()}
 
     with style.rc():
         panels = 1 + len(visits)

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from matplotlib.colors import LinearSegmentedColormap, LogNorm, Normalize, SymLogNorm
 from matplotlib.patches import Patch
 
+from rlcredit.gridworld.core import Layout
 from rlcredit.plots import style
 from rlcredit.plots.data import Run, iter_credit, labels_for, open_run, policy_columns, read_shaping
 from rlcredit.plots.grid import draw_cells, draw_triangles, kind_legend, require_layout, scalar_mappable
@@ -229,7 +230,21 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
     )
 
     H, W = layout.shape
-    active = np.flatnonzero(~layout.wall & ~layout.terminal)
+    # Drawn per cell: on a map with objects the states on one cell (its object configurations) are summed
+    # (credit, advantage, visits) or averaged weighted by steps (change in pi). Without objects a cell is a state.
+    live = layout.live
+    cells = np.unique(layout.cell[live])
+    first = np.full(H * W, -1, dtype=np.int64)
+    first[layout.cell[live][::-1]] = np.flatnonzero(live)[::-1]
+    active = first[cells]  # one live state per drawn cell (it gives the cell's coordinates)
+    # steps per state, plus a little so that a cell no step visited still gets the plain mean of its states
+    weights = taken.sum(axis=1) + 1e-6
+    drawn = {
+        "applied": _cellwise(layout, data.applied, "sum"),
+        "exact": _cellwise(layout, data.exact, "sum"),
+        "dpi": _cellwise(layout, np.where(live[:, None], data.dpi, np.nan), "mean", weights),
+    }
+    cell_visits = np.nan_to_num(layout.per_cell(np.where(live | layout.terminal, visits, 0.0), "sum"))
     panel_w = max(2.6, min(4.2, 0.4 * W))
     fig = style.new_figure(2 * panel_w + 2.2, 2 * (panel_w * H / W) + 3.2)
     axes = fig.subplots(2, 2).reshape(-1)
@@ -238,30 +253,27 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
         "exact": "no exact model",
         "dpi": "no shaping files" if not run.procedural else "procedural map: layouts differ per update",
     }
-    values = {"applied": data.applied, "exact": data.exact, "dpi": data.dpi}
     for i, (ax, key) in enumerate(zip(axes[:3], PANELS)):
-        v = values[key]
+        v = drawn[key][cells]
         draw_cells(ax, layout, floor=np.ones((H, W, 3)))
         letter = "abc"[i]
-        if not np.isfinite(v[active]).any():
+        if not np.isfinite(v).any():
             ax.set_title(f"({letter}) {missing[key]}", fontsize=8)
             continue
         shown = np.where(np.isfinite(v), v, 0.0)
-        m = float(np.abs(shown[active]).max()) or 1.0
+        m = float(np.abs(shown).max()) or 1.0
         norm = SymLogNorm(linthresh=m / 100, vmin=-m, vmax=m, base=10) if key != "dpi" else Normalize(-m, m)
-        pc = draw_triangles(
-            ax, layout, active, shown[active], cmap=style.DIVERGING, norm=norm, edge="#dddddd"
-        )
+        pc = draw_triangles(ax, layout, active, shown, cmap=style.DIVERGING, norm=norm, edge="#dddddd")
         pc.set_rasterized(len(active) > 400)
         scale = " (symmetric log scale)" if key != "dpi" else ""
         label = PANEL_LABELS["applied_raw" if key == "applied" and not centred else key]
         fig.colorbar(pc, ax=ax, shrink=0.7, label=_wrap(label + scale, 48))
         ax.set_title(f"({letter}) {TITLES[key]}")
     ax_v = axes[3]
-    vnorm = LogNorm(vmin=1, vmax=max(2, int(visits.max())))
+    vnorm = LogNorm(vmin=1, vmax=max(2, int(cell_visits.max())))
     floor = np.where(
-        (visits > 0).reshape(H, W)[..., None],
-        style.COUNTS(vnorm(np.maximum(visits, 1)).reshape(H, W))[..., :3],
+        (cell_visits > 0).reshape(H, W)[..., None],
+        style.COUNTS(vnorm(np.maximum(cell_visits, 1)).reshape(H, W))[..., :3],
         1.0,
     )
     draw_cells(ax_v, layout, floor=floor)
@@ -294,7 +306,7 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
         if agree
         else ""
     )
-    never = int(np.sum(visits[active] == 0))
+    never = int(np.sum(cell_visits[cells] == 0))
     meaning = (
         "(a) the update's gradient pushed the action's logit up relative to the other actions there"
         if centred
@@ -305,9 +317,27 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
         f"steps taking it were better than the policy's average, (c) its probability rose. An action never "
         f"taken got no credit of its own ({aimed_txt}); {never} of {len(active)} open cells were never "
         f"visited.{agree_txt}{pooled}"
+        + (
+            " Cells sum the states of their object configurations (change in π: their step-weighted mean)."
+            if layout.has_objects
+            else ""
+        )
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "credit_map", title, caption, data)
+
+
+def _cellwise(
+    layout: Layout, values: np.ndarray, reduce: str, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """``(H * W, A)`` per-cell aggregate of ``(S, A)`` per-state values (NaN where no state has a value)."""
+    has = np.isfinite(values)
+    out = []
+    for a in range(values.shape[1]):
+        col = layout.per_cell(np.where(has[:, a], values[:, a], 0.0), reduce, weights)
+        seen = layout.per_cell(has[:, a].astype(np.float64), "sum")
+        out.append(np.where(seen > 0, col, np.nan))
+    return np.stack(out, axis=1)
 
 
 TITLES = {"applied": "applied credit", "exact": "exact advantage", "dpi": "change in π"}

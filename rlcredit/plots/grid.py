@@ -567,26 +567,6 @@ def _entry_rewards(layout: Layout) -> np.ndarray:
     return out
 
 
-def per_cell(
-    layout: Layout, values: np.ndarray, *, how: str = "mean", weights: np.ndarray | None = None
-) -> np.ndarray:
-    """A per-state array ``(S,)`` as a per-cell one ``(H * W,)``: on a map with objects several states share a
-    cell (one per object configuration); ``how="sum"`` adds them, ``"mean"`` averages them (weighted by
-    ``weights`` when given, e.g. visits). NaN on cells no state is on. The identity on maps without objects."""
-    v = np.asarray(values, dtype=np.float64)
-    cells = np.asarray(layout.cell, dtype=np.int64)
-    n = layout.shape[0] * layout.shape[1]
-    w = np.ones_like(v) if weights is None else np.asarray(weights, dtype=np.float64)
-    ok = np.isfinite(v)
-    total = np.bincount(cells[ok], weights=(v * (w if how == "mean" else 1.0))[ok], minlength=n)
-    count = np.bincount(cells, minlength=n)
-    if how == "sum":
-        return np.where(count > 0, total, np.nan)
-    norm = np.bincount(cells[ok], weights=w[ok], minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norm > 0, total / norm, np.nan)
-
-
 def scalar_mappable(cmap: str | Colormap, norm: Normalize) -> ScalarMappable:
     """A colour-bar source for colours drawn without a mappable artist (cells painted into an image)."""
     sm = ScalarMappable(norm=norm, cmap=cmap)
