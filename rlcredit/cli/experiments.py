@@ -72,6 +72,11 @@ def _execute(args: argparse.Namespace, spec: ExperimentSpec, out: str | Path | N
     print()
     for line in summary_lines(result):
         print(line)
+    from rlcredit.tracking.wandb_mirror import sync_hint
+
+    hint = sync_hint(result.exp_dir)
+    if hint:
+        print(hint)
     return 0 if result.ok else 1
 
 
@@ -152,4 +157,9 @@ def run_demo(args: argparse.Namespace) -> int:
         lines.append(str(result.report))
     for line in lines:
         print(line)
+    from rlcredit.tracking.wandb_mirror import sync_hint
+
+    hint = sync_hint(result.exp_dir)
+    if hint:
+        print(hint)
     return 0 if result.ok else 1

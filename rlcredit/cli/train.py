@@ -85,4 +85,9 @@ def run_train(args: argparse.Namespace) -> int:
             f"  {s.global_step} steps, {s.updates} updates, "
             f"mean return (last 100 episodes) {s.return_mean:.3g}, {s.SPS or float('nan'):.0f} steps/s"
         )
+    from rlcredit.tracking.wandb_mirror import sync_hint
+
+    hint = sync_hint(run.dir)
+    if hint:
+        print(hint)
     return 0

@@ -49,6 +49,7 @@ from rlcredit.tracking import (
     atomic_write_text,
     environment_info,
 )
+from rlcredit.tracking.wandb_mirror import mirror_plots
 from rlcredit.trainers.load import load_policy
 from rlcredit.trainers.loop import train
 
@@ -319,6 +320,10 @@ def _plot_run(piece: Piece) -> list[str]:
             plot_run(piece.run_dir)
     except Exception as e:  # plots are derived data: the piece's results stand without them
         return [f"{piece.name}: plots: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"]
+    try:  # the README promises the per-run plots in wandb too
+        mirror_plots(piece.run_dir, cast(WandbMode, piece.wandb))
+    except Exception as e:  # wandb is a mirror, never the only copy: the plots are in the run directory
+        return [f"{piece.name}: wandb plots: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"]
     return []
 
 

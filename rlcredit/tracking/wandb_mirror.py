@@ -31,11 +31,13 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["WANDB_MODES", "WandbMirror", "offline_runs", "sync_hint"]
+__all__ = ["WANDB_MODES", "WandbMirror", "mirror_plots", "offline_runs", "sync_hint"]
 
 WandbMode = Literal["offline", "online", "disabled"]
 WANDB_MODES: tuple[WandbMode, ...] = ("offline", "online", "disabled")
 STEP_KEY = "global_step"
+MIRROR_FILE = "rlcredit-mirror.json"
+"""Written beside wandb's folders: the run id, group, job type, tags and name to reopen the run with."""
 
 
 class WandbMirror:
@@ -129,6 +131,20 @@ class WandbMirror:
         )
         self.run.define_metric(STEP_KEY)
         self.run.define_metric("*", step_metric=STEP_KEY)
+        if dir is not None:  # how to reopen this wandb run later (mirror_plots), with the same attributes
+            from rlcredit.tracking.io import atomic_write_json
+
+            atomic_write_json(
+                Path(dir) / "wandb" / MIRROR_FILE,
+                {
+                    "run_id": self.run.id,
+                    "project": project,
+                    "group": group,
+                    "job_type": job_type,
+                    "tags": list(dict.fromkeys(tags)),
+                    "name": name,
+                },
+            )
 
     @property
     def enabled(self) -> bool:
@@ -269,9 +285,63 @@ def sync_hint(directory: str | os.PathLike[str]) -> str | None:
     root = Path(directory)
     if len(folders) == 1:
         target = str(folders[0])
-    elif all(p.parent.parent == root for p in folders):
-        target = str(root / "wandb" / "offline-run-*")
-    else:
-        target = str(root / "*" / "wandb" / "offline-run-*")
+    else:  # the experiment's own folder (ROOT/wandb) and its pieces' (ROOT/PIECE/wandb)
+        globs = {
+            str(root / "wandb" / "offline-run-*")
+            if p.parent.parent == root
+            else str(root / "*" / "wandb" / "offline-run-*")
+            for p in folders
+        }
+        target = " ".join(sorted(globs, key=len))
     n = len(folders)
     return f"wandb: {n} offline run{'s' if n > 1 else ''} not uploaded yet; upload with: wandb sync {target}"
+
+
+def mirror_plots(
+    run_dir: str | os.PathLike[str], mode: Literal["offline", "online", "disabled"]
+) -> list[str]:
+    """Mirror a finished run directory's ``plots/*.png`` into its wandb run (plots are made after training).
+
+    The wandb run is reopened with the id, group, job type, tags and name recorded in
+    ``DIR/wandb/rlcredit-mirror.json`` when it was first opened. Offline, reopening a run id makes a new
+    folder, so the unsynced one is replaced (``replace_offline``) and the run directory is logged again:
+    ``config.toml``, ``metrics.csv`` rows, ``summary.json`` and the plots; the run keeps one offline folder.
+    Online, the plots are added to the run on the server.
+
+    Returns the image keys logged (empty when disabled, or the run has no wandb record or no plots).
+    """
+    import json
+    import tomllib
+
+    from rlcredit.tracking.metrics import read_metrics_csv
+
+    run_dir = Path(run_dir)
+    plots = sorted((run_dir / "plots").glob("*.png"))
+    record_path = run_dir / "wandb" / MIRROR_FILE
+    if mode == "disabled" or not plots or not record_path.is_file():
+        return []
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    config = None
+    if (run_dir / "config.toml").is_file():
+        with open(run_dir / "config.toml", "rb") as f:
+            config = tomllib.load(f)
+    with WandbMirror(
+        mode,
+        project=record.get("project") or "rlcredit",
+        group=record.get("group"),
+        job_type=record.get("job_type") or "train",
+        tags=record.get("tags") or (),
+        name=record.get("name"),
+        config=config,
+        dir=run_dir,
+        run_id=record["run_id"],
+        resume="allow",
+        replace_offline=True,
+    ) as wb:
+        if wb.replaced:
+            if (run_dir / "metrics.csv").is_file():
+                wb.log_rows(read_metrics_csv(run_dir / "metrics.csv")[1])
+            if (run_dir / "summary.json").is_file():
+                summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+                wb.update_summary({k: v for k, v in summary.items() if v is not None})
+        return wb.log_plots(run_dir / "plots")
