@@ -11,7 +11,8 @@ Files in the experiment directory:
 - ``contrast.csv``: the spec's metrics in long form, one row per agent x env x metric, with the columns
   :mod:`rlcredit.plots.contrast` draws bars from (``agent, env, metric, mean, ci_low, ci_high, n, kind,
   level``; plus ``algo, train_env, iqm, std, optimal``);
-- ``contrast.md``: the spec's metrics (and steps, wall time) as a markdown table, ``mean [95% CI]``;
+- ``contrast.md``: the spec's metrics (and steps, wall time) as a markdown table, ``mean [interval]`` (a 95%
+  bootstrap CI with five or more seeds, the range over the seeds with fewer: :func:`~rlcredit.experiments.stats.interval`);
 - ``evals.csv``: the raw per-seed figures, one row per piece x test variant (every figure).
 """
 
@@ -29,7 +30,7 @@ import pandas as pd
 
 from rlcredit.experiments.pieces import EVAL_FILE
 from rlcredit.experiments.spec import ExperimentSpec, expand_pieces
-from rlcredit.experiments.stats import IQM_MIN_SEEDS, aggregate
+from rlcredit.experiments.stats import IQM_MIN_SEEDS, aggregate, interval_kind
 from rlcredit.tracking import atomic_write_text
 
 __all__ = [
@@ -263,7 +264,7 @@ def _env_cell(row: pd.Series, multi_train: bool) -> str:
 
 
 _HEADERS = {
-    "return": "return [95% CI]",
+    "return": "return",
     "regret": "regret",
     "optimal": "optimal",
     "success": "intended",
@@ -295,7 +296,7 @@ def table_cells(table: pd.DataFrame, metrics: Sequence[str]) -> tuple[list[str],
     has_iqm = "return_iqm" in table.columns and table["return_iqm"].notna().any()
     header = ["agent", "env", "seeds"]
     for m in cols:
-        header.append(_header(m))
+        header.append(_header(m) + (f" [{interval_kind(table['seeds'])}]" if m == "return" else ""))
         if m == "return" and has_iqm:
             header.append("return IQM")
     rows = []
@@ -344,7 +345,7 @@ def headline(table: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
             if m in ("steps", "wall_time"):
                 continue
             if m == "optimal" or m in row:
-                bits.append(f"{_header(m).removesuffix(' [95% CI]')} {_cell(row, m)}")
+                bits.append(f"{_header(m)} {_cell(row, m)}")
         lines.append(
             f"  {row['agent']:<{agent_w}}  {_env_cell(row, multi_train):<{env_w}}  " + "  ".join(bits)
         )

@@ -1,6 +1,6 @@
 """``report.html``: one self-contained page per experiment, readable offline and easy to send around.
 
-It holds the question, the contrast table (mean and 95% bootstrap CI over seeds), every experiment figure
+It holds the question, the contrast table (mean and an interval over seeds), every experiment figure
 (PNG, and GIF animations, embedded as base64, with its caption from ``plots/captions.json``), the figures of each run that has
 them (folded), the state of every piece, and the resolved spec. Everything is read from the experiment
 directory's files, so a report can be rebuilt at any time with ``rlcredit report EXP_DIR``.
@@ -162,7 +162,8 @@ def write_report(exp_dir: str | os.PathLike[str], *, table: pd.DataFrame | None 
         header, rows = table_cells(table, spec.metrics)
         parts.append(_table_html(header, rows, [str(k) for k in table["kind"]]))
         parts.append(
-            '<p class="meta">Mean over seeds with a 95% bootstrap confidence interval (BCa); IQM = interquartile '
+            '<p class="meta">Mean over seeds; in brackets a 95% bootstrap confidence interval (BCa) with 5+ seeds, '
+            "the range over the seeds with fewer; IQM = interquartile "
             "mean (5+ seeds). <i>optimal</i>: best expected return on the test env (backward induction); "
             "<i>regret</i> = optimal − return. Rates are fractions of test episodes; <i>exact</i> figures are "
             "computed from the env's model for the final policy. Planner rows are in italics. Files: "

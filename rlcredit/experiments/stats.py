@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "aggregate",
     "bootstrap_ci",
     "interval",
+    "interval_kind",
     "interval_label",
     "iqm",
 ]
@@ -45,6 +47,17 @@ def interval_label(n: int, *, confidence: float = 0.95) -> str:
     if n >= 2:
         return f"range over {n} seeds"
     return f"{n} seed{'' if n == 1 else 's'}, no interval"
+
+
+def interval_kind(seeds: Iterable[int], *, confidence: float = 0.95) -> str:
+    """A table header's name for the intervals of rows with these seed counts: ``"95% CI"`` (all rows have
+    at least :data:`MIN_CI_SEEDS` seeds), ``"range"`` (all fewer) or ``"95% CI with 5+ seeds, else range"``."""
+    counts = [int(n) for n in seeds]
+    if counts and all(n >= MIN_CI_SEEDS for n in counts):
+        return f"{confidence:.0%} CI"
+    if all(n < MIN_CI_SEEDS for n in counts):
+        return "range"
+    return f"{confidence:.0%} CI with {MIN_CI_SEEDS}+ seeds, else range"
 
 
 def interval(values: np.ndarray, *, confidence: float = 0.95, seed: int = 0) -> tuple[float, float, str]:
