@@ -80,7 +80,8 @@ def test_long_form_for_contrast_bars():
 def test_markdown_formats_rates_and_returns():
     text = markdown_table(contrast_table(evals(2)), ["return", "regret", "reach_button"])
     header, _, first, *_ = text.splitlines()
-    assert header == "| agent | env | seeds | return [range] | regret | button | steps | wall time |"  # 2 seeds: no CI
+    # two seeds: the brackets are the range, never a CI
+    assert header == "| agent | env | seeds | return [range] | regret | button | steps | wall time |"
     assert first.startswith("| `ppo` | A | 2 | +0.50 [") and "50% [" in first and "| 1k |" in first
     assert "| `vi` | A | 2 | +10.00 | +0.00 | 100% | 8 | <0.01 s |" in text
 
