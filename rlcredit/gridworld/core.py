@@ -202,6 +202,13 @@ class Layout:
         """(S,) bool: states where the policy acts (neither terminal nor on a wall)."""
         return ~(self.terminal | self.wall[self.cell])
 
+    @property
+    def initial_cdf(self) -> np.ndarray:
+        """(S,) cumulative start distribution (computed once; resets draw from it)."""
+        if "cdf" not in self._cache:
+            self._cache["cdf"] = np.cumsum(self.initial)
+        return self._cache["cdf"]
+
     def coords(self, states: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
         """(row, col) of the agent's cell in each state."""
         return np.divmod(self.cell[np.asarray(states)], self.shape[1])
@@ -219,7 +226,9 @@ class Layout:
         mask[np.asarray(cells, dtype=np.int64)] = True
         return mask[self.cell]
 
-    def per_cell(self, values: np.ndarray, reduce: str = "mean", weights: np.ndarray | None = None) -> np.ndarray:
+    def per_cell(
+        self, values: np.ndarray, reduce: str = "mean", weights: np.ndarray | None = None
+    ) -> np.ndarray:
         """(H*W,) per-cell aggregate of per-state ``values`` (S,) over the object configurations: ``"mean"``
         (weighted by ``weights`` (S,) if given, e.g. state occupancy), ``"max"``, ``"min"`` or ``"sum"``; NaN on
         cells no state stands on. On a map without objects this is ``values`` itself (cast to float)."""

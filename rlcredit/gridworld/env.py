@@ -72,7 +72,7 @@ def resolve_spec(spec: MapSpec | str | Path, variant: str | None = None, **overr
 
 def sample_start(layout: core.Layout, rng: np.random.Generator, n: int | None = None) -> Any:
     """Draw start states from the layout's start distribution (over states: start cells x random flags)."""
-    cdf = np.cumsum(layout.initial)
+    cdf = layout.initial_cdf
     u = rng.random() if n is None else rng.random(n)
     return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), len(cdf) - 1)
 

@@ -97,12 +97,10 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
                 terminal=np.zeros(L * self._S, bool),
                 slip=self.map.slip,
             )
-            self._cell = np.zeros(L * self._S, np.int64)
             self._offsets = self._envs * self._S
         else:
             self._S = fixed.num_states
             self._dyn = fixed.dynamics
-            self._cell = fixed.cell
             self._offsets = np.zeros(num_envs, np.int64)
         # the object configuration of every state, where it can change (the grid planes follow it)
         self._config = None if fixed is None or len(fixed.config_keys) == 1 else fixed.config
@@ -130,8 +128,15 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
         d.event[sl4] = src.event
         d.intended[sl4] = src.intended
         d.terminal[sl] = src.terminal
-        self._cell[sl] = layout.cell
         self._layout[slot] = layout
+
+    def _cells(self, gs: np.ndarray, envs: np.ndarray | None = None) -> np.ndarray:
+        """Agent cells of global states ``gs`` of sub-envs ``envs`` (all by default). On maps without objects
+        the local state is the cell, so no table is read."""
+        if self._per_env:
+            return gs - (self._offsets if envs is None else self._offsets[envs])
+        lay = self._layout[0]
+        return lay.cell[gs] if lay.has_objects else gs
 
     def layout(self, env: int = 0) -> core.Layout:
         """The current layout of sub-env ``env``."""
@@ -160,7 +165,7 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
                     self._grid[idx] = self._layout[0].config_planes()[self._config[self._gs[idx]]]
         if self._grid is not None:
             flat = self._grid.reshape(self.num_envs, -1)
-            flat[idx, self._HW + self._cell[self._gs[idx]]] = 1
+            flat[idx, self._HW + self._cells(self._gs[idx], idx)] = 1
         self._t[idx] = 0
         self._ret[idx] = 0.0
 
@@ -196,8 +201,8 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
                 changed = np.flatnonzero(self._config[nxt] != self._config[s])
                 if len(changed):
                     self._grid[changed] = self._layout[0].config_planes()[self._config[nxt[changed]]]
-            flat[self._envs, self._HW + self._cell[s]] = 0
-            flat[self._envs, self._HW + self._cell[nxt]] = 1
+            flat[self._envs, self._HW + self._cells(s)] = 0
+            flat[self._envs, self._HW + self._cells(nxt)] = 1
         self._gs = nxt
         self._t += 1
         self._ret += reward
@@ -233,7 +238,7 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
             return self.state_index()
         if self.obs_mode == "coords":
             if self._per_env or (self._config is None and not self._layout[0].has_objects):
-                r, c = np.divmod(self._cell[self._gs], self.map.shape[1])
+                r, c = np.divmod(self._cells(self._gs), self.map.shape[1])
                 return np.stack([r, c], axis=1).astype(np.float32)
             return observe.observation_of(self._layout[0], self._gs, "coords")
         assert self._grid is not None
@@ -281,7 +286,7 @@ class GridVectorEnv(MapEnvMixin, VectorEnv):
         if self._grid is not None:
             for i in range(self.num_envs):
                 self._grid[i] = self._planes(i)
-            self._grid.reshape(self.num_envs, -1)[self._envs, self._HW + self._cell[self._gs]] = 1
+            self._grid.reshape(self.num_envs, -1)[self._envs, self._HW + self._cells(self._gs)] = 1
         rng = np.random.default_rng()
         rng.bit_generator.state = snapshot["rng"]
         self._rng = rng
