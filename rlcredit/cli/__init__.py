@@ -37,6 +37,9 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 """Exceptions reported as one line and exit status 2 (the user's input was wrong, not the program)."""
 
+SLOW_START = ("run", "demo", "sweep")
+"""Commands that print a first line before importing their modules (experiments start several processes)."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``rlcredit ARGV``; returns the exit status."""
@@ -47,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
+    if args.command in SLOW_START:  # loading torch and numba takes seconds: say something at once
+        print(f"rlcredit {args.command}: starting (loading torch and the compiled planners) ...", flush=True)
     try:
         # The command's module (and torch, numba, matplotlib with it) only now: `--help` stays light.
         module = importlib.import_module(f"rlcredit.cli.{COMMANDS[args.command]}")
