@@ -158,13 +158,22 @@ def state_observations(task: str) -> np.ndarray:
     return np.asarray(env.unwrapped.observation_of(np.arange(env.unwrapped.to_mdp().num_states)))
 
 
+class Solved(Exception):
+    """Raised by a measurement hook to stop a run once it is solved."""
+
+    def __init__(self, steps: int, wall: float) -> None:
+        super().__init__(steps, wall)
+        self.steps, self.wall = float(steps), wall
+
+
 def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Callable[[np.ndarray], float],
                  target: float) -> Result:  # fmt: skip
     """Train, then find the first update after which the policy's exact return reaches ``target``.
 
     The policy after every update comes from the run's shaping files (logging on), from an ``on_update``
-    hook (logging off; the hook only keeps the (S, A) table the loop already computed), or, for the chain
-    (not a gridworld), from a checkpoint after every update (their writing is in the measured wall time).
+    hook (logging off: the (S, A) table the loop already computed is evaluated there, and training stops
+    once it is solved), or, for the chain (not a gridworld), from a checkpoint after every update (their
+    writing is in the measured wall time).
     """
     import pandas as pd
     import torch
@@ -182,11 +191,22 @@ def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Calla
     else:
         env = TASKS[task]  # type: ignore[assignment]
         if config.get("exact") is False:
-            kw["on_update"] = lambda update, before, after, batch: tables.append(after)
+            from rlcredit.trainers.config import trainer_config
+
+            batch = trainer_config("ppo", config).batch_size  # type: ignore[attr-defined]
+
+            def stop_when_solved(update: int, before: object, after: np.ndarray, columns: object) -> None:
+                if evaluate(after) >= target:
+                    raise Solved(update * batch, time.perf_counter() - t0)
+
+            kw["on_update"] = stop_when_solved
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        run = train("ppo", env=env, steps=steps, seed=seed, out_dir=f"{tmp}/run", wandb="disabled",
-                    progress=False, config=config, **kw)  # fmt: skip
+        try:
+            run = train("ppo", env=env, steps=steps, seed=seed, out_dir=f"{tmp}/run", wandb="disabled",
+                        progress=False, config=config, **kw)  # fmt: skip
+        except Solved as s:
+            return Result(s.steps, s.wall, s.steps, time.perf_counter() - t0)
         total = time.perf_counter() - t0
         m = run.metrics
         if task == "chain":
@@ -258,7 +278,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--tasks", default="chain,bridge1,fourrooms")
     ap.add_argument("--variants", default="rlcredit,sb3,rlcredit-sb3,rlcredit-cleanrl")
-    ap.add_argument("--steps", type=int, default=100_000, help="budget of env steps per run")
+    ap.add_argument("--steps", default="chain=20000,bridge1=40000,fourrooms=100000,corridor=40000,cliff=100000",
+                    help="budget of env steps per run: one number, or TASK=STEPS,...")  # fmt: skip
     ap.add_argument("--config", default="", help="extra rlcredit config for the rlcredit* variants: K=V,K=V")
     args = ap.parse_args()
     extra = {}
@@ -269,6 +290,11 @@ def main() -> None:
             k, _, v = item.partition("=")
             extra[k] = parse_value(v)
     tasks = args.tasks.split(",")
+    budget = (
+        dict((k, int(v)) for k, v in (item.split("=") for item in args.steps.split(",")))
+        if "=" in args.steps
+        else dict.fromkeys(tasks, int(args.steps))
+    )
     variants = args.variants.split(",")
     load = os.getloadavg()
     rows = []
@@ -282,15 +308,17 @@ def main() -> None:
             results = []
             for seed in range(args.seeds):
                 if variant == "sb3":
-                    r = run_sb3(task, seed, args.steps, evaluate, target)
+                    r = run_sb3(task, seed, budget[task], evaluate, target)
                 else:
-                    r = run_rlcredit(task, seed, args.steps, {**VARIANTS[variant], **extra}, evaluate, target)
+                    r = run_rlcredit(
+                        task, seed, budget[task], {**VARIANTS[variant], **extra}, evaluate, target
+                    )
                 print(f"  {task} {variant} seed {seed}: {r}", file=sys.stderr, flush=True)
                 results.append(r)
             rows.append((task, variant, results))
     print(
         f"\nPPO time to solve (90% of the way from random to optimal return), {args.seeds} seeds, budget "
-        f"{args.steps:,} env steps, {os.cpu_count()} CPUs, load average before {load[0]:.2f}, "
+        f"{args.steps} env steps, {os.cpu_count()} CPUs, load average before {load[0]:.2f}, "
         f"after {os.getloadavg()[0]:.2f}{'; rlcredit config ' + args.config if args.config else ''}\n"
     )
     print("| task | variant | solved | median env steps | median wall s | median steps/s (whole run) |")
