@@ -152,7 +152,7 @@ def _power(args: argparse.Namespace, base: GridWorldEnv, m: TabularMDP) -> None:
     print(
         f"\nPOWER (Turner et al. 2021), gamma {m.gamma:g}, {args.samples} uniform[0,1] state-reward samples:"
     )
-    pw = np.where(lay.wall, np.nan, res.power).reshape(H, W)
+    pw = np.where(lay.wall, np.nan, lay.per_cell(res.power)).reshape(H, W)  # mean over object configurations
     for r in range(H):
         print(" ".join("  ## " if np.isnan(v) else f"{v:4.2f}" for v in pw[r]))
     out = Path(args.out or f"runs/power-{_env_name(args.env)}")

@@ -517,6 +517,11 @@ def power_heatmap(
 
 def _power_plot(layout: Layout, power: np.ndarray, stderr: np.ndarray | None, title: str) -> style.Plot:
     H, W = layout.shape
+    per_config = ""
+    if layout.has_objects:  # one number per cell: the mean over the object configurations on it
+        power = layout.per_cell(power)
+        stderr = None if stderr is None else layout.per_cell(stderr)
+        per_config = " Each cell shows the mean over the object configurations with the agent on it."
     active = ~layout.wall
     plain = active & (layout.kind < 0)
     # the colour scale spans the empty cells only: terminal objects (POWER ~ their own reward) would flatten it
@@ -553,7 +558,7 @@ def _power_plot(layout: Layout, power: np.ndarray, stderr: np.ndarray | None, ti
     )
     caption = (
         f"POWER is a state's average optimal value over random reward functions, i.e. how many options "
-        f"it keeps open; it peaks at row {best // W}, column {best % W}{err}."
+        f"it keeps open; it peaks at row {best // W}, column {best % W}{err}.{per_config}"
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "power", title, caption, PowerData(power, stderr))
