@@ -134,3 +134,25 @@ def test_preset_keys_beside_it_win_and_bad_presets_are_errors():
         trainer_config("ppo", {"preset": "sb4"})
     with pytest.raises(ConfigError, match="preset 'sb3' has no reinforce setting"):
         trainer_config("reinforce", {"preset": "sb3"})
+
+
+@pytest.mark.parametrize(
+    "config, key",
+    [("{ lr = -1e-3 }", "lr"), ("{ adam_eps = 0.0 }", "adam_eps"), ("{ preset = 'sb4' }", "preset")],
+)
+def test_rlcredit_run_refuses_a_bad_trainer_value_at_spec_load(tmp_path, capsys, config, key):
+    """The spec loader builds every trainer config, so `rlcredit run` fails before any piece starts: exit 2,
+    one line naming the spec file and the key, no experiment directory written."""
+    from rlcredit.cli import main
+
+    spec = tmp_path / "bad.toml"
+    spec.write_text(
+        'name = "bad"\nquestion = "?"\nseeds = 1\nmetrics = ["return"]\n'
+        '[[envs]]\nid = "rlcredit/ButtonRoomBridge0-v0"\n'
+        f"[trainers.ppo]\nsteps = 1000\nconfig = {config}\n"
+    )
+    out = tmp_path / "exp"
+    assert main(["run", str(spec), "--out", str(out), "--wandb", "disabled"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(spec) in err[0] and f"'{key}'" in err[0], err
+    assert not out.exists()
