@@ -370,7 +370,7 @@ def test_wandb_offline_mirror_and_progress_bar(tmp_path, corridor, capsys):
 
 
 def test_resume_from_a_corrupt_checkpoint_is_a_clear_error_and_loses_nothing(tmp_path, corridor):
-    from rlcredit.tracking import CheckpointError
+    from rlcredit.tracking.resume import ResumeError
 
     run = train(
         "ppo",
@@ -384,6 +384,6 @@ def test_resume_from_a_corrupt_checkpoint_is_a_clear_error_and_loses_nothing(tmp
     metrics_before = (run.dir / "metrics.csv").read_bytes()
     (ckpt,) = sorted((run.dir / "checkpoints").glob("*.safetensors"))[-1:]
     ckpt.write_bytes(ckpt.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match=r"^corrupt checkpoint .*truncated"):
+    with pytest.raises(ResumeError, match=r"^cannot resume: corrupt checkpoint .*truncated"):
         train(resume=run.dir, env=corridor, progress=False, wandb="disabled")
     assert (run.dir / "metrics.csv").read_bytes() == metrics_before
