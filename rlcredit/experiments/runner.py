@@ -218,10 +218,12 @@ def finish_experiment(
         say("  no finished piece yet: no contrast table")
         return None
     write_contrast(exp_dir, spec, evals, table)
+    say(f"  contrast table written; drawing the experiment's figures ({len(evals)} evaluations) ...")
     for problem in experiment_figures(exp_dir, spec, evals, table):
         say(f"    warning: {problem}")
     if wandb != "disabled":
         _wandb_contrast(exp_dir, spec, info, table, wandb)
+    say("  writing report.html ...")
     return write_report(exp_dir, table=table)
 
 
