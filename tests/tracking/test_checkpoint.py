@@ -340,3 +340,31 @@ def test_prune_removes_only_its_own_or_dead_writers_temp_files(tmp_path: Path) -
     finally:
         live.kill()
         live.wait()
+
+
+@pytest.mark.slow
+def test_two_identical_trainings_write_identical_checkpoints(tmp_path: Path) -> None:
+    """Same seed and config in two processes (different hash seeds): every checkpoint file byte-identical."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, rlcredit\n"
+        "rlcredit.train('ppo', env='rlcredit/ButtonRoomBridge0-v0', steps=256, seed=3, out_dir=sys.argv[1],\n"
+        "               wandb='disabled', progress=False,\n"
+        "               config={'num_envs': 4, 'num_steps': 16, 'num_minibatches': 2, 'checkpoint_every': 2})\n"
+    )
+    runs = []
+    for i, hash_seed in enumerate(("1", "2")):
+        out = tmp_path / f"run{i}"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "WANDB_MODE": "disabled"}
+        subprocess.run([sys.executable, "-c", script, str(out)], check=True, env=env, timeout=600)
+        runs.append({p.name: p.read_bytes() for p in sorted((out / "checkpoints").iterdir())})
+    assert sorted(runs[0]) == [
+        "ckpt_000002.json",
+        "ckpt_000002.safetensors",
+        "ckpt_000004.json",
+        "ckpt_000004.safetensors",
+    ]
+    assert runs[0] == runs[1]
