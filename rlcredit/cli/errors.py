@@ -13,6 +13,8 @@ import re
 import warnings
 from typing import Any
 
+from rlcredit.tracking.lock import LockedError
+
 __all__ = ["NUMPY_WARNINGS", "one_line", "quiet_numpy_warnings"]
 
 NUMPY_WARNINGS = (
@@ -59,8 +61,6 @@ def one_line(e: BaseException, args: Any = None) -> str | None:
         The command's arguments, to name a path when the error itself does not (``write()`` on a full disk
         raises ``ENOSPC`` without a file name).
     """
-    from rlcredit.tracking.lock import LockedError
-
     msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
     first = msg.strip().splitlines()[0] if msg.strip() else ""
     if isinstance(e, LockedError):
@@ -76,7 +76,7 @@ def one_line(e: BaseException, args: Any = None) -> str | None:
         where = _paths_of(args)
         return f"{where[0] + ': ' if where else ''}checkpoint does not match its network ({detail[:200]})"
     try:
-        import pyarrow as pa
+        import pyarrow as pa  # only when an error needs it: the CLI's error path stays light for --help
 
         if isinstance(e, pa.ArrowException):
             return f"damaged Parquet file ({first}){' in ' + _paths_of(args)[0] if _paths_of(args) else ''}"

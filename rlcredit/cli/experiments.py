@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rlcredit.cli.common import UserError
 from rlcredit.cli.parser import build_parser
 from rlcredit.cli.steer import run_steer
 from rlcredit.config import read_toml
+from rlcredit.experiments.contrast import piece_problems
 from rlcredit.experiments.runner import (
     finish_experiment,
     load_experiment,
@@ -17,6 +19,7 @@ from rlcredit.experiments.runner import (
     summary_lines,
 )
 from rlcredit.experiments.spec import ExperimentSpec, load_spec, parse_sweep_args, specs_dir
+from rlcredit.tracking.wandb_mirror import sync_hint
 
 __all__ = ["run_demo", "run_report", "run_run", "run_sweep"]
 
@@ -72,8 +75,6 @@ def _execute(args: argparse.Namespace, spec: ExperimentSpec, out: str | Path | N
     print()
     for line in summary_lines(result):
         print(line)
-    from rlcredit.tracking.wandb_mirror import sync_hint
-
     hint = sync_hint(result.exp_dir)
     if hint:
         print(hint)
@@ -118,10 +119,6 @@ def run_report(args: argparse.Namespace) -> int:
     Pieces that are missing, unfinished or unreadable are listed as warnings; without ``--partial`` they are
     an error, so a contrast table never silently lacks an agent or a seed.
     """
-    import sys
-
-    from rlcredit.experiments.contrast import piece_problems
-
     spec, _ = load_experiment(args.exp_dir)
     problems = piece_problems(args.exp_dir, spec)
     for line in problems:
@@ -157,8 +154,6 @@ def run_demo(args: argparse.Namespace) -> int:
         lines.append(str(result.report))
     for line in lines:
         print(line)
-    from rlcredit.tracking.wandb_mirror import sync_hint
-
     hint = sync_hint(result.exp_dir)
     if hint:
         print(hint)

@@ -8,6 +8,7 @@ from typing import Any
 from rlcredit.cli.common import UserError, env_kwargs
 from rlcredit.config import dataclass_help, read_toml
 from rlcredit.runs.schema import read_summary
+from rlcredit.tracking.wandb_mirror import sync_hint
 from rlcredit.trainers.config import CONFIGS
 from rlcredit.trainers.loop import train
 
@@ -85,8 +86,6 @@ def run_train(args: argparse.Namespace) -> int:
             f"  {s.global_step} steps, {s.updates} updates, "
             f"mean return (last 100 episodes) {s.return_mean:.3g}, {s.SPS or float('nan'):.0f} steps/s"
         )
-    from rlcredit.tracking.wandb_mirror import sync_hint
-
     hint = sync_hint(run.dir)
     if hint:
         print(hint)
