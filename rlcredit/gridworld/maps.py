@@ -138,6 +138,8 @@ KINDS = (
 """Every legend ``kind``. Kinds other than ``start`` and :data:`STATEFUL_KINDS` behave alike (reward, terminal,
 respawn, once, when/unless as declared); the name is the observation channel and the colour."""
 SWITCH_MODES = ("toggle", "on", "off")
+OVERRIDABLE = ("time_limit", "slip", "gamma", "step_cost")
+"""Top-level map settings that ``rlcredit.make`` / ``make_vec`` keyword arguments may override."""
 DEFAULT_MAX_STATES = 10**7
 MAX_CELLS = 10**6
 """Largest grid (H*W cells, walls included): the per-layout tables take ~100 bytes a cell."""
@@ -266,10 +268,10 @@ class MapSpec:
     def with_overrides(self, **overrides: Any) -> MapSpec:
         """A copy with top-level keys replaced (``time_limit``, ``slip``, ``gamma``, ``step_cost``)."""
         data = {k: v for k, v in overrides.items() if v is not None}
-        bad = set(data) - {"time_limit", "slip", "gamma", "step_cost"}
+        bad = set(data) - set(OVERRIDABLE)
         if bad:
             raise MapError(
-                f"{self.source}: cannot override {sorted(bad)}; allowed: gamma, slip, step_cost, time_limit"
+                f"{self.source}: cannot override {sorted(bad)}; allowed: {', '.join(sorted(OVERRIDABLE))}"
             )
         merged = {**self.__dict__, **data}
         spec = MapSpec(**merged)

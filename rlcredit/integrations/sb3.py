@@ -75,8 +75,9 @@ from rlcredit.credit.exact import ExactCredit
 from rlcredit.credit.records import CreditRecorder
 from rlcredit.credit.shaping import ShapingRecorder
 from rlcredit.gridworld.env import GridWorldEnv
+from rlcredit.gridworld.maps import OVERRIDABLE
 from rlcredit.gridworld.registry import builtin_envs
-from rlcredit.runs.schema import ENV_KWARGS, RunConfig, RunSummary, read_config, write_config, write_summary
+from rlcredit.runs.schema import RunConfig, RunSummary, read_config, write_config, write_summary
 from rlcredit.tracking import MetricsWriter, RunDir
 
 __all__ = ["CreditCallback"]
@@ -109,8 +110,6 @@ _HYPERPARAMETERS = (
     "use_rms_prop",
     "use_sde",
 )
-# The map settings an env may override (the rest of ENV_KWARGS, layout_seed and num_layouts, are read apart).
-_LAYOUT_OVERRIDES = tuple(k for k in ENV_KWARGS if k not in ("layout_seed", "num_layouts"))
 
 
 class CreditCallback(BaseCallback):
@@ -496,7 +495,7 @@ def _env_fields(venv: VecEnv, grid: Any | None) -> dict[str, Any]:
         if (cand.name, cand.rows, cand.maze, cand.legend) == (mine.name, mine.rows, mine.maze, mine.legend):
             fields["env"] = env_id
             fields.update(
-                {k: getattr(mine, k) for k in _LAYOUT_OVERRIDES if getattr(mine, k) != getattr(cand, k)}
+                {k: getattr(mine, k) for k in OVERRIDABLE if getattr(mine, k) != getattr(cand, k)}
             )
             break
     else:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from rlcredit.gridworld.maps import OVERRIDABLE
 from rlcredit.tracking.rundir import CONFIG_FILE, SUMMARY_FILE, RunDir
 
 __all__ = [
@@ -71,7 +72,7 @@ PLANNER_ALGOS = ("vi", "bi", "mcts")
 PLANNER_CHOICES = PLANNER_ALGOS
 """``rlcredit plan --planner`` choices."""
 
-ENV_KWARGS = ("time_limit", "slip", "gamma", "step_cost", "layout_seed", "num_layouts")
+ENV_KWARGS = (*OVERRIDABLE, "layout_seed", "num_layouts")
 """Keyword arguments of ``rlcredit.make`` / ``rlcredit.make_vec`` beyond the id that change the gridworld (a run
 records those it was given, so plots and resume rebuild the same env)."""
 
