@@ -97,3 +97,14 @@ def test_flipped_byte_in_a_credit_file_is_one_line(tmp_path: Path, capsys) -> No
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"rlcredit: error: {credit}: damaged Parquet file"), err[0]
+
+
+def test_plot_of_an_experiment_warns_about_a_missing_piece(experiment: Path, tmp_path: Path, capsys) -> None:
+    import shutil
+
+    exp = tmp_path / "exp"
+    shutil.copytree(experiment, exp)
+    shutil.rmtree(exp / "vi-s0")
+    assert main(["plot", str(exp), "--no-runs"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"rlcredit: warning: {exp / 'vi-s0'}: piece vi-s0 is missing"]
