@@ -222,7 +222,9 @@ class Measurer:
                 # A fixed map: the policy after the update on every state is already a table.
                 batch["logp_new"] = np.log(job.policy_after[batch["state"], batch["action"]])
             else:
-                assert job.actor is not None and job.obs is not None  # the loop sets both when logp_new is missing
+                assert (
+                    job.actor is not None and job.obs is not None
+                )  # the loop sets both when logp_new is missing
                 batch["logp_new"] = logp(job.actor, job.obs, batch["action"])
         seeds = batch.pop("layout_seed")
         procedural = bool((seeds >= 0).any())

@@ -463,7 +463,9 @@ def _gridworld(venv: VecEnv) -> Any | None:
 def _categorical(dist: Any) -> torch.distributions.Categorical:
     """SB3's action distribution of a Discrete action space (the only kind rlcredit measures)."""
     if not isinstance(dist, torch.distributions.Categorical):
-        raise TypeError(f"CreditCallback needs a Discrete action space; the policy's distribution is {dist!r}")
+        raise TypeError(
+            f"CreditCallback needs a Discrete action space; the policy's distribution is {dist!r}"
+        )
     return dist
 
 
@@ -494,9 +496,7 @@ def _env_fields(venv: VecEnv, grid: Any | None) -> dict[str, Any]:
         cand = entry.spec()
         if (cand.name, cand.rows, cand.maze, cand.legend) == (mine.name, mine.rows, mine.maze, mine.legend):
             fields["env"] = env_id
-            fields.update(
-                {k: getattr(mine, k) for k in OVERRIDABLE if getattr(mine, k) != getattr(cand, k)}
-            )
+            fields.update({k: getattr(mine, k) for k in OVERRIDABLE if getattr(mine, k) != getattr(cand, k)})
             break
     else:
         fields["env"] = mine.source if Path(mine.source).is_file() else mine.name

@@ -290,11 +290,7 @@ def labels_for(runs: Sequence[Run]) -> dict[Path, str]:
         envs = {r.env for r in members}
         for r, c in zip(members, configs):
             parts = [algo] + [f"{_SHORT.get(k, k)}={_fmt(c.get(k, '-'))}" for k in varying]
-            if (
-                r.layout_seed is not None
-                and len({m.layout_seed for m in members}) > 1
-                and len(envs) == 1
-            ):
+            if r.layout_seed is not None and len({m.layout_seed for m in members}) > 1 and len(envs) == 1:
                 parts.append(f"layout={r.layout_seed}")
             labels[r.path] = " ".join(parts)
     return labels
