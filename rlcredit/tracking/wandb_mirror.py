@@ -24,7 +24,7 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["WANDB_MODES", "WandbMirror", "mirror_plots", "offline_runs", "sync_hint"]
 
 WandbMode = Literal["offline", "online", "disabled"]
-WANDB_MODES: tuple[WandbMode, ...] = ("offline", "online", "disabled")
+WANDB_MODES: tuple[WandbMode, ...] = get_args(WandbMode)
 STEP_KEY = "global_step"
 MIRROR_FILE = "rlcredit-mirror.json"
 """Written beside wandb's folders: the run id, group, job type, tags and name to reopen the run with."""
@@ -77,7 +77,7 @@ class WandbMirror:
 
     def __init__(
         self,
-        mode: Literal["offline", "online", "disabled"] = "offline",
+        mode: WandbMode = "offline",
         *,
         project: str = "rlcredit",
         group: str | None = None,
@@ -298,7 +298,7 @@ def sync_hint(directory: str | os.PathLike[str]) -> str | None:
 
 
 def mirror_plots(
-    run_dir: str | os.PathLike[str], mode: Literal["offline", "online", "disabled"]
+    run_dir: str | os.PathLike[str], mode: WandbMode
 ) -> list[str]:
     """Mirror a finished run directory's ``plots/*.png`` into its wandb run (plots are made after training).
 

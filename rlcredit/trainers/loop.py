@@ -50,7 +50,7 @@ from rlcredit.credit.measure import (
 )
 from rlcredit.credit.records import CreditRecorder
 from rlcredit.runs.schema import RunConfig, RunSummary, read_config, write_config, write_summary
-from rlcredit.tracking import Checkpointer, MetricsWriter, RunDir, WandbMirror
+from rlcredit.tracking import Checkpointer, MetricsWriter, RunDir, WandbMirror, WandbMode
 from rlcredit.tracking.lock import DirLock
 from rlcredit.tracking.resume import resume_point
 from rlcredit.trainers.base import Trainer
@@ -62,7 +62,6 @@ from rlcredit.trainers.rollout import EnvSource, VecEnv, make_env
 
 __all__ = ["FEW_UPDATES", "TRAINERS", "ExactFn", "OnUpdate", "Run", "plan_lines", "resolve_gamma", "train"]
 
-WandbMode = Literal["offline", "online", "disabled"]
 TRAINERS: dict[str, type[Trainer]] = {"ppo": PPO, "reinforce": Reinforce}
 
 
