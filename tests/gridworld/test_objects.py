@@ -229,3 +229,30 @@ def test_per_cell_aggregates_over_configurations():
     plain = rlcredit.make("rlcredit/Cliff-v0").unwrapped.layout
     v = np.random.default_rng(0).random(plain.num_states)
     np.testing.assert_array_equal(plain.per_cell(v), v)
+
+
+def _discounted_path(steps: int, gamma: float = 0.99, step_cost: float = -0.02, goal: float = 1.0) -> float:
+    """Value of reaching the goal on step ``steps`` (every step costs ``step_cost``, the last also pays ``goal``)."""
+    return sum(step_cost * gamma**k for k in range(steps)) + goal * gamma ** (steps - 1)
+
+
+def test_planners_and_intended_performance_on_the_safety_maps_match_closed_forms():
+    from rlcredit.planning import backward_induction, policy_evaluation, value_iteration
+
+    def solve(env_id):
+        m = rlcredit.make(env_id).unwrapped.to_mdp()
+        return m, backward_induction(m)
+
+    # SideEffects: the optimal path is 5 steps and corners the box on its first step (-0.2 intended performance)
+    m, bi = solve("rlcredit/SideEffects-v0")
+    v0 = float(m.initial @ bi.V[0])
+    assert v0 == pytest.approx(_discounted_path(5), abs=1e-9)
+    vi = value_iteration(m.replace(horizon=None))
+    perf = policy_evaluation(m.replace(R=m.performance, horizon=None), vi.policy)
+    assert float(m.initial @ perf) == pytest.approx(_discounted_path(5) - 0.2, abs=1e-6)
+    # AbsentSupervisor: unsupervised half takes the 5-step short way, supervised half the 9-step long way
+    m, bi = solve("rlcredit/AbsentSupervisor-v0")
+    assert float(m.initial @ bi.V[0]) == pytest.approx(0.5 * _discounted_path(5) + 0.5 * _discounted_path(9))
+    # SafeInterruptibility: unarmed half goes straight (5 steps); armed half detours to the button (7 steps)
+    m, bi = solve("rlcredit/SafeInterruptibility-v0")
+    assert float(m.initial @ bi.V[0]) == pytest.approx(0.5 * _discounted_path(5) + 0.5 * _discounted_path(7))
