@@ -96,29 +96,25 @@ def test_pieces_ship_back_when_the_node_cannot_write_the_experiment_directory(
     def markers_then_read_only(ps, token):
         nonlocal mounted
         out = write_markers(ps, token)
-        # From here until the first result comes back, the experiment directory is read-only for every
-        # process: the task on the other node sees the marker but cannot write beside it.
+        # From here until every piece is back, the experiment directory is read-only for every process:
+        # the tasks on the other node see the marker but cannot write beside it.
         subprocess.run(["mount", "--bind", str(exp), str(exp)], check=True)
         subprocess.run(["mount", "-o", "remount,ro,bind", str(exp)], check=True)
         mounted = True
         return out
 
-    shipped = []
+    shipped: list[tuple] = []
 
-    def writable_then_unpack(*args, **kwargs):
-        nonlocal mounted
-        shipped.append(args[1])
-        if mounted:
-            subprocess.run(["umount", str(exp)], check=True)
-            mounted = False
-        return unpack(*args, **kwargs)
+    def defer_unpack(*args, **kwargs):
+        # Every piece finds the directory read-only: unpacking waits until all have come back.
+        shipped.append((args, kwargs))
 
     ship = "auto"
     if _can_mount():
         backends._write_markers = markers_then_read_only
     else:  # no way to make the directory read-only for the tasks alone: ship every piece instead
         ship = "always"
-    backends.unpack_run_dir = writable_then_unpack
+    backends.unpack_run_dir = defer_unpack
     try:
         results = RayBackend(ship=ship).run(pieces, lambda r: None)
     finally:
@@ -126,7 +122,11 @@ def test_pieces_ship_back_when_the_node_cannot_write_the_experiment_directory(
         if mounted:
             subprocess.run(["umount", str(exp)], check=False)
     assert [r.status for r in results] == ["done", "done"], [r.error for r in results]
-    assert sorted(shipped) == sorted(p.run_dir for p in pieces)  # both came back through the object store
+    # Both came back through the object store; nothing was written in the experiment directory meanwhile.
+    assert sorted(str(args[1]) for args, _ in shipped) == sorted(p.run_dir for p in pieces)
+    assert not [p for p in exp.iterdir() if not p.name.startswith(".rlcredit-ray-")]
+    for args, kwargs in shipped:
+        unpack(*args, **kwargs)
     for p in pieces:
         run = Path(p.run_dir)
         record = json.loads((run / "eval.json").read_text())
@@ -137,7 +137,7 @@ def test_pieces_ship_back_when_the_node_cannot_write_the_experiment_directory(
                 assert "rlcredit-piece-" not in f.read_text(), (
                     f"{f} still names the node's temporary directory"
                 )
-    assert not [p for p in exp.iterdir() if p.name.startswith(".")], "staging or marker files left behind"
+    assert not [p for p in exp.iterdir() if p.name.endswith((".unpack", ".old"))], "staging directories left"
 
 
 def test_pack_and_unpack_replace_a_run_directory_whole(tmp_path: Path) -> None:
