@@ -19,15 +19,24 @@ What is written, per rollout (= one update):
   ``advantage`` and ``logp_old`` are the rollout buffer's ``values``, ``returns``, ``advantages`` and
   ``log_probs``. SB3 adds ``gamma * V(final obs)`` to the buffer's reward of a step cut by a time limit
   (bootstrapping, SB3 issue #633), so ``return``/``advantage`` include it; the ``reward`` column is the env's
-  raw reward. ``advantage_norm`` is the advantage normalized over the whole batch (``(A - mean) / (std +
-  1e-8)``, unbiased std) when the algorithm normalizes advantages (PPO's default; SB3 does it per minibatch
-  inside ``train``, so this is its batch-level equivalent), else the advantage (A2C's default). ``credit`` is
-  ``advantage_norm``: what multiplies ``grad log pi(a_t|s_t)`` at ``ratio = 1``, the start of the update.
+  raw reward. While ``train`` runs, the callback records which steps each gradient step used and ``log pi`` at
+  the parameters it was taken at (:class:`_TrainProbe`), and recomputes SB3's loss weights from them exactly
+  as SB3's ``PPO.train``/``A2C.train`` do: ``advantage_norm`` is the advantage normalized over its minibatch
+  (``(A - mean) / (std + 1e-8)``, unbiased std, float32 as in SB3) when the algorithm normalizes advantages
+  (PPO's default), else the advantage (A2C's default); ``adv_scale`` that minibatch's ``std + 1e-8`` (1
+  without normalization); ``ratio`` ``pi_theta / pi_old`` at that gradient step (PPO; A2C's loss has no
+  ratio: 1); ``clipped`` whether PPO's clipped term passed no gradient; ``credit`` ``advantage_norm * ratio``
+  (0 where clipped) -- all of the last gradient step that used the step, as for rlcredit's PPO --, and
+  ``applied_weight`` the weight of ``grad log pi(a_t|s_t)`` summed over every gradient step, in return units
+  (PPO ``sum over epochs of (A - minibatch mean) * ratio``, 0 where clipped). A step no applied gradient
+  step used (PPO's ``target_kl`` stopped first) has ``applied_weight`` and ``credit`` 0 and NaN
+  ``advantage_norm``, ``adv_scale`` and ``ratio``. For an algorithm whose ``train`` is not SB3's PPO or A2C
+  (a subclass overriding it, sb3-contrib) the loss is unknown: those five columns and ``credit`` are NaN.
   ``logp_new`` is ``log pi(a_t|s_t)`` after ``train`` (computed when the next rollout starts, or when training
-  ends, so each update's file is written one rollout later). ``ratio``, ``grad_norm`` and ``grad_cos`` need
-  SB3's minibatch loop and are NaN; ``clipped`` is False.
-- ``exact_q``/``exact_advantage`` when the env is an rlcredit gridworld (time-indexed, the model's gamma):
-  see :class:`rlcredit.credit.ExactCredit`; NaN otherwise.
+  ends, so each update's file is written one rollout later). ``grad_norm`` and ``grad_cos`` are NaN.
+- ``exact_q``/``exact_advantage`` when the env is an rlcredit gridworld (time-indexed, the model's gamma) and
+  ``exact_advantage_boot`` (the stationary values' advantage, the target of SB3's critic, which cannot see
+  the time and bootstraps at truncation): see :meth:`rlcredit.credit.ExactCredit.columns`; NaN otherwise.
 - ``shaping/update_000012.parquet`` (gridworlds): the policy on every state before and after ``train``.
 - a ``metrics.csv`` row: ``update, global_step, charts/episodic_return, charts/episodic_length`` (episodes
   that ended in the rollout), SB3's ``train/*`` losses under rlcredit's names (``losses/policy_loss``,
@@ -35,7 +44,8 @@ What is written, per rollout (= one update):
   ``losses/explained_variance``, ``charts/learning_rate``), ``charts/SPS``, ``time/elapsed``, and for
   gridworlds the ``exact/*`` and ``shaping/*`` scalars of :class:`rlcredit.credit.ShapingRecorder`.
   ``exact/grad_cos`` compares the exact policy gradient with the batch gradient
-  ``grad mean_t credit_t log pi(a_t|s_t)`` at the parameters that collected the rollout.
+  ``grad mean_t c_t log pi(a_t|s_t)`` at the parameters that collected the rollout, ``c_t`` the advantage
+  normalized over the whole batch (SB3's minibatches are drawn only when ``train`` runs, after it).
 - ``config.toml`` (``[run] kind = "train"``, ``algo = "ppo" | "a2c"``, ``library = "stable-baselines3"``, the
   env id and its overrides, ``[config]`` the algorithm's hyperparameters) and, at the end, ``summary.json``.
 
@@ -59,6 +69,7 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor
@@ -163,6 +174,7 @@ class CreditCallback(BaseCallback):
         self.shaping: ShapingRecorder | None = None
         self._update = 0
         self._pending: dict[str, Any] | None = None
+        self._probe: _TrainProbe | None = None
         self._episode_returns: list[float] = []
 
     # ------------------------------------------------------------------------------------------ SB3 events
@@ -257,19 +269,17 @@ class CreditCallback(BaseCallback):
             "value": buf.values.copy(),
             "return": buf.returns.copy(),
             "advantage": buf.advantages.copy(),
-            "advantage_norm": adv_norm,
             "logp_old": buf.log_probs.copy(),
             "finished": list(self._finished),
         }
         exact, shaping = self._measures()
         if exact.has_model:
-            pending["exact_q"], pending["exact_advantage"] = exact(
-                update, states, t, actions, self._policy_probs, layout_seeds=seeds
-            )
+            pending.update(exact.columns(update, states, t, actions, self._policy_probs, layout_seeds=seeds))
             params = list(self._algo.policy.parameters())
             sampled = self._batch_gradient(obs, actions.reshape(-1), adv_norm.reshape(-1), params)
             shaping.record_gradient(update, self._policy_logits, sampled, params, layout_seeds=seeds)
         self._pending = pending
+        self._probe = _TrainProbe(self._algo)  # removed when the pending update is written, after train
 
     def _on_training_end(self) -> None:
         self._finalize()
@@ -324,6 +334,9 @@ class CreditCallback(BaseCallback):
     def _finalize(self) -> None:
         """Write the pending update (its train step has run): credit file, shaping file, metrics row."""
         p, self._pending = self._pending, None
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.remove()
         if p is None:
             return
         update = p["update"]
@@ -348,17 +361,23 @@ class CreditCallback(BaseCallback):
                 "value",
                 "return",
                 "advantage",
-                "advantage_norm",
                 "logp_old",
             )
         }
         columns["state"] = env_major(p["states"])
         columns["action"] = env_major(p["actions"])
         columns["logp_new"] = env_major(logp_new.cpu().numpy())
-        columns["credit"] = columns["advantage_norm"]
-        if "exact_q" in p:
-            columns["exact_q"] = env_major(p["exact_q"])
-            columns["exact_advantage"] = env_major(p["exact_advantage"])
+        columns.update(
+            _loss_weights(
+                self._algo,
+                env_major(p["advantage"]).astype(np.float32),
+                env_major(p["logp_old"]).astype(np.float32),
+                [] if probe is None else probe.steps,
+            )
+        )
+        for name in ("exact_q", "exact_advantage", "exact_advantage_boot"):
+            if name in p:
+                columns[name] = env_major(p[name])
         self._recorder.add(columns, update=update, env=np.repeat(np.arange(N), T))
         self._recorder.flush(update)
 
@@ -449,6 +468,108 @@ class CreditCallback(BaseCallback):
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+class _TrainProbe:
+    """Records what SB3's ``train`` does with the rollout it was given: each applied gradient step's steps and
+    ``log pi`` of them at the parameters the step's gradient was taken at.
+
+    SB3 exposes neither its minibatches nor its loss terms, so from the end of a rollout until the pending
+    update is written (after ``train``) the probe wraps the rollout buffer's ``_get_samples`` (each
+    minibatch's indices into the env-major flattened buffer), the policy's ``evaluate_actions`` (``log pi``
+    of those steps, which SB3's loss uses) and adds an optimizer step post-hook: a minibatch whose loss was
+    computed but never stepped on (PPO's ``target_kl`` stop) is not recorded.
+
+    Attributes
+    ----------
+    steps : list of (indices (B,) int64, log_prob (B,) float32 tensor)
+        The applied gradient steps, in order.
+    """
+
+    def __init__(self, algo: OnPolicyAlgorithm) -> None:
+        self.steps: list[tuple[np.ndarray, torch.Tensor]] = []
+        self._indices: np.ndarray | None = None
+        self._evaluated: tuple[np.ndarray, torch.Tensor] | None = None
+        self._buffer = algo.rollout_buffer
+        self._policy = algo.policy
+        get_samples = self._buffer._get_samples
+        evaluate_actions = self._policy.evaluate_actions
+
+        def probed_get_samples(batch_inds: np.ndarray, env: Any = None) -> Any:
+            self._indices = np.array(batch_inds, dtype=np.int64)
+            return get_samples(batch_inds, env)
+
+        def probed_evaluate_actions(obs: Any, actions: torch.Tensor) -> Any:
+            values, log_prob, entropy = evaluate_actions(obs, actions)
+            if self._indices is not None:
+                self._evaluated = (self._indices, log_prob.detach().cpu().reshape(-1).clone())
+            return values, log_prob, entropy
+
+        # instance attributes shadow the methods until remove() deletes them
+        vars(self._buffer)["_get_samples"] = probed_get_samples
+        vars(self._policy)["evaluate_actions"] = probed_evaluate_actions
+        self._hook = self._policy.optimizer.register_step_post_hook(self._stepped)
+
+    def _stepped(self, *_: Any) -> None:
+        if self._evaluated is not None:
+            self.steps.append(self._evaluated)
+        self._evaluated = None
+
+    def remove(self) -> None:
+        """Restore SB3's own methods."""
+        self._hook.remove()
+        vars(self._buffer).pop("_get_samples", None)
+        vars(self._policy).pop("evaluate_actions", None)
+
+
+def _loss_weights(
+    algo: OnPolicyAlgorithm,
+    adv: np.ndarray,
+    logp_old: np.ndarray,
+    steps: Sequence[tuple[np.ndarray, torch.Tensor]],
+) -> dict[str, np.ndarray]:
+    """The credit columns that depend on SB3's loss, recomputed from the gradient steps ``train`` applied.
+
+    ``adv`` and ``logp_old`` are the rollout buffer's float32 advantages and log-probabilities in the
+    buffer's env-major order (the one the recorded indices refer to). Mirrors ``PPO.train``/``A2C.train`` of
+    stable-baselines3 2.x: per minibatch ``(A - mean) / (std + 1e-8)`` when ``normalize_advantage`` (PPO only
+    for minibatches of more than one step), PPO's weight ``A_norm * ratio`` where its clipped term is not
+    the smaller one, A2C's ``A_norm``. Returns ``advantage_norm, adv_scale, ratio, clipped, credit,
+    applied_weight`` (see the module docstring).
+    """
+    n = len(adv)
+    out = {name: np.full(n, np.nan) for name in ("advantage_norm", "adv_scale", "ratio", "credit")}
+    out["applied_weight"] = np.full(n, np.nan)
+    out["clipped"] = np.zeros(n, bool)
+    train = type(algo).train
+    is_ppo, is_a2c = train is PPO.train, train is A2C.train
+    if not (is_ppo or is_a2c):
+        return out  # a loss this callback does not know: nothing it could state is exact
+    out["applied_weight"][:] = 0.0
+    out["credit"][:] = 0.0
+    clip = float(algo.clip_range(algo._current_progress_remaining)) if is_ppo else math.nan  # type: ignore[attr-defined]
+    adv_t, logp_old_t = torch.from_numpy(adv), torch.from_numpy(logp_old)
+    for idx, log_prob in steps:
+        a = adv_t[idx]
+        scale = torch.ones(())
+        if algo.normalize_advantage and (len(a) > 1 or is_a2c):  # type: ignore[attr-defined]
+            scale = a.std() + 1e-8
+            a = (a - a.mean()) / scale
+        if is_ppo:
+            ratio = torch.exp(log_prob - logp_old_t[idx])
+            clipped = (a * torch.clamp(ratio, 1 - clip, 1 + clip) < a * ratio).numpy()
+            weight = np.where(clipped, 0.0, (a * ratio).double().numpy())
+        else:
+            ratio = torch.ones_like(a)
+            clipped = np.zeros(len(a), bool)
+            weight = a.double().numpy()
+        out["advantage_norm"][idx] = a.numpy()
+        out["adv_scale"][idx] = float(scale)
+        out["ratio"][idx] = ratio.numpy()
+        out["clipped"][idx] = clipped
+        out["credit"][idx] = weight
+        out["applied_weight"][idx] += weight * float(scale)
+    return out
 
 
 def _gridworld(venv: VecEnv) -> Any | None:
