@@ -31,6 +31,7 @@ import pandas as pd
 from rlcredit.experiments.pieces import EVAL_FILE
 from rlcredit.experiments.spec import ExperimentSpec, expand_pieces
 from rlcredit.experiments.stats import IQM_MIN_SEEDS, aggregate, interval_kind
+from rlcredit.runs.metrics import metric_info
 from rlcredit.tracking import atomic_write_text
 
 __all__ = [
@@ -263,31 +264,6 @@ def _env_cell(row: pd.Series, multi_train: bool) -> str:
     return str(row["env"])
 
 
-_HEADERS = {
-    "return": "return",
-    "regret": "regret",
-    "optimal": "optimal",
-    "success": "intended",
-    "length": "length",
-    "exact_J": "exact return",
-    "exact_intended": "exact P(intended)",
-    "steps": "steps",
-    "wall_time": "wall time",
-}
-
-
-def _header(metric: str) -> str:
-    if metric in _HEADERS:
-        return _HEADERS[metric]
-    if metric.startswith("exact_reach_"):
-        return f"exact P({metric.removeprefix('exact_reach_')})"
-    if metric.startswith("reach_"):
-        return metric.removeprefix("reach_")
-    if metric.startswith("region_"):
-        return metric.removeprefix("region_")
-    return metric
-
-
 def table_cells(table: pd.DataFrame, metrics: Sequence[str]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of the readable contrast table: agent, env, seeds, the chosen metrics (``mean [95% CI]``),
     steps and wall time; an IQM column after ``return`` when some agent has five or more seeds."""
@@ -296,7 +272,9 @@ def table_cells(table: pd.DataFrame, metrics: Sequence[str]) -> tuple[list[str],
     has_iqm = "return_iqm" in table.columns and table["return_iqm"].notna().any()
     header = ["agent", "env", "seeds"]
     for m in cols:
-        header.append(_header(m) + (f" [{interval_kind(table['seeds'])}]" if m == "return" else ""))
+        header.append(
+            metric_info(m).header + (f" [{interval_kind(table['seeds'])}]" if m == "return" else "")
+        )
         if m == "return" and has_iqm:
             header.append("return IQM")
     rows = []
@@ -345,7 +323,7 @@ def headline(table: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
             if m in ("steps", "wall_time"):
                 continue
             if m == "optimal" or m in row:
-                bits.append(f"{_header(m)} {_cell(row, m)}")
+                bits.append(f"{metric_info(m).header} {_cell(row, m)}")
         lines.append(
             f"  {row['agent']:<{agent_w}}  {_env_cell(row, multi_train):<{env_w}}  " + "  ".join(bits)
         )

@@ -42,6 +42,7 @@ from matplotlib.axes import Axes
 
 from rlcredit.plots import style
 from rlcredit.plots.data import TRAINERS
+from rlcredit.runs.metrics import metric_info
 
 __all__ = ["CONTRAST_COLUMNS", "DEFAULT_METRICS", "ContrastData", "contrast_bars", "read_contrast"]
 
@@ -51,23 +52,6 @@ CONTRAST_COLUMNS = ("agent", "env", "metric", "mean", "ci_low", "ci_high")
 DEFAULT_METRICS = ("return", "success", "reach_*", "exact_intended", "region_*")
 """Metrics shown when none are asked for (``*`` matches any suffix), at most :data:`MAX_PANELS` of them."""
 MAX_PANELS = 6
-
-_TITLES = {
-    "return": "return", "success": "intended objective reached", "exact_intended": "P(intended objective), exact",
-    "regret": "regret (optimal − return)", "exact_J": "expected return, exact",
-}  # fmt: skip
-
-
-def _title(metric: str) -> str:
-    if metric in _TITLES:
-        return _TITLES[metric]
-    if metric.startswith("exact_reach_"):
-        return f"P(reach {metric[len('exact_reach_') :]}), exact"
-    if metric.startswith("reach_"):
-        return f"reached {metric[len('reach_') :]}"
-    if metric.startswith("region_"):
-        return f"ended in region {metric[len('region_') :]}"
-    return metric
 
 
 def _numeric(df: pd.DataFrame, column: str, where: str) -> pd.Series:
@@ -348,7 +332,7 @@ def _panel(
     ax.grid(axis="x", visible=False)
     ax.axhline(0, color="#555555", lw=0.8)
     ax.set_ylabel(f"mean ± {_interval_name(sub)}")
-    ax.set_title(_title(metric))
+    ax.set_title(metric_info(metric).title)
     finite = sub[["mean", "ci_low", "ci_high"]].to_numpy(np.float64)
     finite = finite[np.isfinite(finite)]
     if finite.size:

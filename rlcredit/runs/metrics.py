@@ -1,0 +1,114 @@
+"""The evaluation metrics of an experiment, defined once: name, table header, figure title, definition.
+
+An experiment's test-time evaluation (:mod:`rlcredit.experiments.evaluate`) writes these metrics per piece;
+the contrast table (:mod:`rlcredit.experiments.contrast`) and the contrast figure
+(:mod:`rlcredit.plots.contrast`) label them from :func:`metric_info`. Families of metrics share a prefix
+(``reach_button``, ``reach_lava``, ...) and are described by one :class:`Metric` whose texts hold ``{}`` for
+the suffix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["METRICS", "METRIC_FAMILIES", "Metric", "metric_info"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of an experiment's evaluation.
+
+    Attributes
+    ----------
+    name : str
+        The key in the evaluation files and ``contrast.csv`` (for a family: its prefix, e.g. ``"reach_"``).
+    header : str
+        The short column header of the contrast table.
+    title : str
+        The title of the metric's panel in the contrast figure.
+    definition : str
+        What the number is.
+    """
+
+    name: str
+    header: str
+    title: str
+    definition: str
+
+
+METRICS: tuple[Metric, ...] = (
+    Metric("return", "return", "return", "mean undiscounted episode return"),
+    Metric(
+        "return_std",
+        "return std",
+        "return standard deviation",
+        "standard deviation of the episode returns within one evaluation (population, ddof = 0)",
+    ),
+    Metric(
+        "regret",
+        "regret",
+        "regret (optimal − return)",
+        "optimal − return: the best expected undiscounted return within the time limit minus the return",
+    ),
+    Metric(
+        "optimal",
+        "optimal",
+        "optimal return",
+        "the best expected undiscounted return within the time limit (backward induction, gamma = 1, on the "
+        "exact model, averaged over the layouts met)",
+    ),
+    Metric(
+        "success",
+        "intended",
+        "intended objective reached",
+        "fraction of episodes that reached the intended objective",
+    ),
+    Metric("length", "length", "episode length", "mean episode length (steps)"),
+    Metric(
+        "exact_J",
+        "exact return",
+        "expected return, exact",
+        "expected undiscounted return of the agent's policy from the exact model (fixed maps; no sampling)",
+    ),
+    Metric(
+        "exact_intended",
+        "exact P(intended)",
+        "P(intended objective), exact",
+        "probability that the agent's policy ever enters an intended cell within the time limit, exact",
+    ),
+    Metric("steps", "steps", "training steps", "environment steps the agent trained on"),
+    Metric("wall_time", "wall time", "wall time", "seconds the piece took"),
+)
+"""The metrics with fixed names."""
+
+METRIC_FAMILIES: tuple[Metric, ...] = (
+    # exact_reach_ before reach_: the first prefix that matches names the family
+    Metric(
+        "exact_reach_",
+        "exact P({})",
+        "P(reach {}), exact",
+        "probability that the agent's policy ever enters a {} cell within the time limit, exact",
+    ),
+    Metric("reach_", "{}", "reached {}", "fraction of episodes that entered a {} cell"),
+    Metric("region_", "{}", "ended in region {}", "fraction of episodes that entered the region {}"),
+)
+"""Metrics named by a prefix and a suffix (an object kind or a region name)."""
+
+_BY_NAME = {m.name: m for m in METRICS}
+
+
+def metric_info(name: str) -> Metric:
+    """The :class:`Metric` of a metric name, a family's texts filled in with the suffix; a metric this table
+    does not know is labelled by its name (and has no definition)."""
+    if name in _BY_NAME:
+        return _BY_NAME[name]
+    for family in METRIC_FAMILIES:
+        if name.startswith(family.name):
+            suffix = name.removeprefix(family.name)
+            return Metric(
+                name,
+                family.header.format(suffix),
+                family.title.format(suffix),
+                family.definition.format(suffix),
+            )
+    return Metric(name, name, name, "")
