@@ -67,12 +67,12 @@ def test_progress_lines_read_the_run_directories(tmp_path: Path) -> None:
     ticker._t0 = time.monotonic()
     assert ticker.line() == "  ... 0 s: starting 4 pieces"
     _metrics(Path(ppo0.run_dir), [(1, 64), (2, 128), (3, 192), (4, 256)])  # 256 of 1024 steps
-    _metrics(Path(vi0.run_dir), [(1, 7), (2, 14), (3, 21)])  # 3 of 4 episodes
+    _metrics(Path(vi0.run_dir), [(1, 7), (2, 14), (3, 21), (4, 28)])  # all 4 episodes: evaluating
     Path(ppo1.run_dir).mkdir(parents=True)  # started, no row yet
     (Path(vi1.run_dir)).mkdir(parents=True)
     (Path(vi1.run_dir) / "eval.json").write_text("{}")  # finished
-    assert piece_progress(ppo0) == 0.25 and piece_progress(vi0) == 0.75 and piece_progress(ppo1) is None
-    assert ticker.line() == "  ... 0 s: 1/4 done; running ppo-s0 25%, vi-s0 75%, ppo-s1 starting"
+    assert piece_progress(ppo0) == 0.25 and piece_progress(vi0) == 1.0 and piece_progress(ppo1) is None
+    assert ticker.line() == "  ... 0 s: 1/4 done; running ppo-s0 25%, vi-s0 evaluating, ppo-s1 starting"
 
 
 def test_ticker_speaks_before_the_first_piece_finishes(tmp_path: Path) -> None:

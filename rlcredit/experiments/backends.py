@@ -124,7 +124,12 @@ class ProgressTicker:
                 done += 1
             elif run.is_dir():
                 frac = piece_progress(p)
-                running.append(f"{p.name} {frac:.0%}" if frac is not None else f"{p.name} starting")
+                if frac is None:
+                    running.append(f"{p.name} starting")
+                elif frac >= 1.0:  # trained or acted: now evaluated on the test variants (and plotted)
+                    running.append(f"{p.name} evaluating")
+                else:
+                    running.append(f"{p.name} {frac:.0%}")
         if not running and not done:
             return f"  ... {time.monotonic() - self._t0:.0f} s: starting {len(self.pieces)} pieces"
         shown = ", ".join(running[:4]) + (f" and {len(running) - 4} more" if len(running) > 4 else "")
