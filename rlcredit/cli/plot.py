@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from rlcredit.experiments.contrast import piece_problems
+from rlcredit.experiments.directory import load_experiment
 from rlcredit.plots.make import plot_path
 
 __all__ = ["run_plot"]
@@ -13,12 +16,8 @@ __all__ = ["run_plot"]
 def run_plot(args: argparse.Namespace) -> int:
     """Make the figures and print where they went; for an experiment, first warn about every piece that is
     missing, unfinished or unreadable (its figures would silently lack it)."""
-    import sys
 
     if (Path(args.path) / "experiment.toml").is_file():
-        from rlcredit.experiments.contrast import piece_problems
-        from rlcredit.experiments.pieces import load_experiment
-
         spec, _ = load_experiment(args.path)
         for line in piece_problems(args.path, spec):
             print(f"rlcredit: warning: {line}", file=sys.stderr)

@@ -6,20 +6,16 @@
   targets), the exact policy gradient, event reach probabilities;
 - :mod:`rlcredit.credit.shaping`: :class:`ShapingRecorder` (per-state policy change of each update and the
   update's exact scalars for ``metrics.csv``).
+
+Reading credit files (``read_credit``, the plots) needs neither numba (the compiled exact solvers) nor torch
+(the exact policy gradient): the names of ``exact`` and ``shaping`` load their modules on first use.
 """
 
-from rlcredit.credit.exact import (
-    ExactCredit,
-    ExactGradient,
-    PolicyLike,
-    PolicyValues,
-    cosine,
-    event_reach_probability,
-    exact_policy_gradient,
-    gradient_weights,
-    policy_values,
-    time_occupancy,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from rlcredit.credit.records import (
     CREDIT_SCHEMA,
     SCHEMA_VERSION,
@@ -29,7 +25,43 @@ from rlcredit.credit.records import (
     read_credit,
     read_credit_file,
 )
-from rlcredit.credit.shaping import ShapingRecorder, policy_change, shaping_frame, shaping_table
+
+if TYPE_CHECKING:
+    from rlcredit.credit.exact import (
+        ExactCredit,
+        ExactGradient,
+        PolicyLike,
+        PolicyValues,
+        cosine,
+        event_reach_probability,
+        exact_policy_gradient,
+        gradient_weights,
+        policy_values,
+        time_occupancy,
+    )
+    from rlcredit.credit.shaping import ShapingRecorder, policy_change, shaping_frame, shaping_table
+
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "ExactCredit",
+            "ExactGradient",
+            "PolicyLike",
+            "PolicyValues",
+            "cosine",
+            "event_reach_probability",
+            "exact_policy_gradient",
+            "gradient_weights",
+            "policy_values",
+            "time_occupancy",
+        ),
+        "rlcredit.credit.exact",
+    ),
+    **dict.fromkeys(
+        ("ShapingRecorder", "policy_change", "shaping_frame", "shaping_table"), "rlcredit.credit.shaping"
+    ),
+}
+"""Public names whose module is imported when the name is first asked for."""
 
 __all__ = [
     "CREDIT_SCHEMA",
@@ -54,3 +86,12 @@ __all__ = [
     "shaping_table",
     "time_occupancy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -49,19 +49,19 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
 from rlcredit.gridworld.core import Layout
+from rlcredit.gridworld.env import GridWorldEnv
 from rlcredit.gridworld.observe import observation_of
+from rlcredit.gridworld.vector import GridVectorEnv
 from rlcredit.mdp import TabularMDP
 from rlcredit.planning.dp import policy_q, resolve_horizon
 from rlcredit.planning.kernels import GridTables
 from rlcredit.planning.occupancy import event_reach_probability, reach_events
-
-if TYPE_CHECKING:
-    import torch
 
 __all__ = [
     "ExactCredit",
@@ -319,7 +319,6 @@ def exact_policy_gradient(
     -------
     ExactGradient
     """
-    import torch
 
     params = list(params)
     x = obs if isinstance(obs, torch.Tensor) else torch.as_tensor(np.asarray(obs))
@@ -333,7 +332,6 @@ def exact_policy_gradient(
 
 def _surrogate_gradient(probs: torch.Tensor, w: np.ndarray, params: list[torch.Tensor]) -> torch.Tensor:
     """``grad_theta sum_{s,a} w(s, a) probs(a|s)`` with ``w`` fixed, flattened in the order of ``params``."""
-    import torch
 
     surrogate = (torch.as_tensor(w, dtype=probs.dtype, device=probs.device) * probs).sum()
     grads = torch.autograd.grad(surrogate, params, allow_unused=True)
@@ -586,7 +584,6 @@ class ExactCredit:
         layout_seed : int
             Procedural maps: the layout.
         """
-        import torch
 
         params = list(params)
         obs = self.observations(layout_seed)
@@ -718,8 +715,6 @@ def _gridworld_of(env: Any) -> Any | None:
     Looks through gymnasium wrappers (``.unwrapped``), wrappers that keep the wrapped batch in ``.venv``
     (the trainers' ``VecEnv``, SB3's ``VecEnvWrapper``) and ``SyncVectorEnv`` (its first sub-env).
     """
-    from rlcredit.gridworld.env import GridWorldEnv
-    from rlcredit.gridworld.vector import GridVectorEnv
 
     seen = 0
     while env is not None and not isinstance(env, TabularMDP) and seen < 32:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from rlcredit.credit.exact import ExactCredit, PolicyLike, PolicyValues, cosine
 from rlcredit.credit.records import DeferredFiles
@@ -382,7 +383,6 @@ class ShapingRecorder:
 def _small_parquet(table: pa.Table) -> bytes:
     """A table of a few hundred rows as parquet bytes: snappy, no dictionaries or statistics (at this size
     zstd's and the encoders' setup cost more time than they save space)."""
-    import pyarrow.parquet as pq
 
     sink = io.BytesIO()
     pq.write_table(

@@ -15,14 +15,26 @@ PosixPath('runs/wirehead/20250101-120000/report.html')
   :mod:`~rlcredit.experiments.report`: what is written into the experiment directory.
 """
 
-from rlcredit.experiments.runner import (
-    ExperimentResult,
-    PieceResult,
-    finish_experiment,
-    load_experiment,
-    run_experiment,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from rlcredit.experiments.directory import load_experiment
 from rlcredit.experiments.spec import ExperimentSpec, Piece, expand_pieces, load_spec
+
+if TYPE_CHECKING:
+    from rlcredit.experiments.pieces import PieceResult
+    from rlcredit.experiments.runner import ExperimentResult, finish_experiment, run_experiment
+
+_LAZY = {
+    "ExperimentResult": "rlcredit.experiments.runner",
+    "PieceResult": "rlcredit.experiments.pieces",
+    "finish_experiment": "rlcredit.experiments.runner",
+    "run_experiment": "rlcredit.experiments.runner",
+}
+"""Names whose module (and torch, the trainers and planners with it) is imported on first use: reading,
+tabling and plotting an experiment directory needs none of them."""
 
 __all__ = [
     "ExperimentResult",
@@ -35,3 +47,12 @@ __all__ = [
     "load_spec",
     "run_experiment",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

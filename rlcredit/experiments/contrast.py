@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rlcredit.experiments.pieces import EVAL_FILE
+from rlcredit.experiments.directory import EVAL_FILE
 from rlcredit.experiments.spec import ExperimentSpec, expand_pieces
 from rlcredit.experiments.stats import IQM_MIN_SEEDS, aggregate, interval_kind
 from rlcredit.runs.metrics import metric_info

@@ -25,6 +25,11 @@ import gymnasium as gym
 import numpy as np
 
 from rlcredit.experiments.spec import EnvVariant, EvalSpec
+from rlcredit.gridworld.maps import load_map, parse_region
+from rlcredit.gridworld.registry import make, make_vec, resolve
+from rlcredit.planning import backward_induction, policy_evaluation
+from rlcredit.planning.occupancy import layout_reach
+from rlcredit.planning.planner import run_planner_episodes
 
 __all__ = ["eval_seed", "evaluate_planner", "evaluate_policy", "optimal_return", "region_mask"]
 
@@ -39,7 +44,6 @@ def eval_seed(seed: int, test_index: int) -> int:
 
 def region_mask(layout: Any, place: str) -> np.ndarray:
     """(S,) bool: the free cells of ``layout`` in a placement region (interior coordinates, as in map files)."""
-    from rlcredit.gridworld.maps import parse_region
 
     H, W = layout.shape
     rs, cs = parse_region(place, (H - 2, W - 2))
@@ -50,7 +54,6 @@ def region_mask(layout: Any, place: str) -> np.ndarray:
 
 def optimal_return(layout: Any) -> float:
     """Best expected undiscounted return from the start distribution within the time limit (exact)."""
-    from rlcredit.planning import backward_induction
 
     m = layout.to_mdp(gamma=1.0)
     return float(backward_induction(m).V[0] @ m.initial)
@@ -96,8 +99,6 @@ def _exact(layout: Any, pi: np.ndarray) -> dict[str, float]:
     Reach counts the moves that enter a cell of each kind (:func:`~rlcredit.planning.occupancy.layout_reach`),
     so respawn cells, which the agent never occupies, count too.
     """
-    from rlcredit.planning import policy_evaluation
-    from rlcredit.planning.occupancy import layout_reach
 
     m = layout.to_mdp(gamma=1.0)
     V = policy_evaluation(m, pi)
@@ -136,13 +137,12 @@ def evaluate_policy(
     dict
         The figures listed in the module docstring.
     """
-    import rlcredit
 
     n = spec.episodes
     kw = dict(test.kwargs)
     if obs is not None:
         kw["obs"] = obs
-    venv = rlcredit.make_vec(test.id, num_envs=n, seed=seed, **kw)
+    venv = make_vec(test.id, num_envs=n, seed=seed, **kw)
     rng = np.random.default_rng(seed)
     o, first = venv.reset(seed=seed)
     layouts = [venv.layout(i) for i in range(n)]
@@ -223,10 +223,8 @@ def run_planner(
         ``regions``: the names of the regions entered), the summary figures of the module docstring, and the
         layout of the last episode.
     """
-    import rlcredit
-    from rlcredit.planning.planner import run_planner_episodes
 
-    env = _StateRecorder(rlcredit.make(test.id, **test.kwargs))
+    env = _StateRecorder(make(test.id, **test.kwargs))
     rows: list[dict[str, Any]] = []
     layouts = []
     masks: dict[str, np.ndarray] | None = None
@@ -276,8 +274,6 @@ def evaluate_planner(
 
 
 def _is_procedural(test: EnvVariant) -> bool:
-    from rlcredit.gridworld.maps import load_map
-    from rlcredit.gridworld.registry import resolve
 
     path, variant = resolve(test.id)
     return load_map(path, variant).randomized and test.kwargs.get("layout_seed") is None

@@ -15,19 +15,24 @@ evaluations (``eval.json``):
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
-from rlcredit.experiments.spec import EnvVariant, ExperimentSpec
-
-if TYPE_CHECKING:
-    from rlcredit.plots.style import Plot
+from rlcredit.experiments.spec import EnvVariant, ExperimentSpec, expand_pieces
+from rlcredit.experiments.stats import interval
+from rlcredit.gridworld.registry import make
+from rlcredit.planning import power
+from rlcredit.planning.occupancy import layout_reach
+from rlcredit.plots import plot_experiment, style
+from rlcredit.plots.grid import draw_cells
+from rlcredit.plots.style import Plot
 
 __all__ = ["discoverability", "experiment_figures", "power_visits", "uniform_reach"]
 
@@ -44,8 +49,6 @@ def experiment_figures(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            from rlcredit.plots import plot_experiment
-
             plot_experiment(exp_dir, per_run=False)
         except Exception as e:  # derived output: report and carry on
             problems.append(f"plots: {_why(e)}")
@@ -68,10 +71,8 @@ def _why(e: BaseException) -> str:
 
 def uniform_reach(env: EnvVariant, kind: str) -> float:
     """Exact probability that the uniform-random policy enters a cell of ``kind`` within the time limit."""
-    import rlcredit
-    from rlcredit.planning.occupancy import layout_reach
 
-    layout = rlcredit.make(env.id, **env.kwargs).unwrapped.layout  # type: ignore[attr-defined]
+    layout = make(env.id, **env.kwargs).unwrapped.layout  # type: ignore[attr-defined]
     pi = np.full((layout.num_states, 4), 0.25)
     return layout_reach(layout, pi, kinds=[kind])[kind]
 
@@ -96,8 +97,6 @@ def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "b
         at least five seeds, else the range; ``exact``: whether the exact reach probability decided).
         Points of an agent are joined by lines only when there are at least three training envs.
     """
-    from rlcredit.experiments.stats import interval
-    from rlcredit.plots import style
 
     if f"reach_{kind}" not in evals.columns:
         raise ValueError(f"no evaluation measured reaching {kind!r}")
@@ -174,9 +173,6 @@ def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "b
 
 def _visits(exp_dir: Path, spec: ExperimentSpec, env_label: str, test_label: str) -> dict[str, np.ndarray]:
     """Mean test-time visits per state of each agent (averaged over seeds) on one test variant."""
-    import json
-
-    from rlcredit.experiments.spec import expand_pieces
 
     sums: dict[str, list[np.ndarray]] = {}
     for piece in expand_pieces(spec, exp_dir):
@@ -206,17 +202,11 @@ def power_visits(
         Its ``data`` is a dict: ``power`` (S,), ``visits`` {agent: (S,)}, ``mean_power`` {agent: float} (the
         visit-weighted mean POWER of the non-terminal states each agent stands on).
     """
-    import matplotlib as mpl
-
-    import rlcredit
-    from rlcredit.planning import power
-    from rlcredit.plots import style
-    from rlcredit.plots.grid import draw_cells
 
     exp_dir = Path(exp_dir)
     env = spec.envs[0]
     test = next((t for t in env.tests if t.label == env.label), env.tests[0])
-    e = rlcredit.make(test.id, **test.kwargs)
+    e = make(test.id, **test.kwargs)
     layout = e.unwrapped.layout  # type: ignore[attr-defined]  # an rlcredit GridWorldEnv
     m = layout.to_mdp()
     m = m.replace(gamma=min(m.gamma if gamma is None else gamma, 0.99))

@@ -34,9 +34,10 @@ import numpy as np
 import tomli_w
 import torch
 
-from rlcredit.config import ConfigError, read_toml
+from rlcredit.config import ConfigError
+from rlcredit.experiments.directory import EVAL_FILE, EXPERIMENT_FILE, load_experiment
 from rlcredit.experiments.evaluate import eval_seed, evaluate_planner, evaluate_policy, run_planner
-from rlcredit.experiments.spec import ExperimentSpec, Piece, spec_from_data
+from rlcredit.experiments.spec import ExperimentSpec, Piece
 from rlcredit.planning.planner import make_planner
 from rlcredit.plots import plot_run
 from rlcredit.runs.schema import RunConfig, RunSummary, read_summary, write_config, write_summary
@@ -49,24 +50,18 @@ from rlcredit.tracking import (
     atomic_write_text,
     environment_info,
 )
+from rlcredit.tracking.io import sync_dirs
 from rlcredit.tracking.wandb_mirror import mirror_plots
 from rlcredit.trainers.load import load_policy
 from rlcredit.trainers.loop import train
 
 __all__ = [
-    "EVAL_FILE",
-    "EXPERIMENT_FILE",
     "PieceResult",
-    "load_experiment",
-    "newest_experiment",
     "piece_finished",
     "prepare_experiment",
     "run_piece",
     "run_piece_safely",
 ]
-
-EXPERIMENT_FILE = "experiment.toml"
-EVAL_FILE = "eval.json"
 
 
 @dataclass(frozen=True)
@@ -163,6 +158,7 @@ def run_piece(piece: Piece) -> PieceResult:
         "piece_time": time.perf_counter() - t0,
         "envs": figures,
     }
+    sync_dirs()  # eval.json declares the piece finished: the files before it must be on disk first
     atomic_write_json(Path(piece.run_dir) / EVAL_FILE, record)
     return PieceResult(
         piece.name, piece.agent, "done", time.perf_counter() - t0, _headline(record), warnings=notes
@@ -258,7 +254,8 @@ def _plan(piece: Piece) -> tuple[int, float]:
     )
     wall = time.perf_counter() - t0
     metrics = MetricsWriter(run.metrics_path)
-    metrics.truncate(0)
+    if metrics.path.exists():  # rows of an interrupted earlier attempt
+        metrics.truncate(0)
     kinds = layout.kinds
     with WandbMirror(
         cast(WandbMode, piece.wandb),  # checked by run_experiment against WANDB_MODES
@@ -346,48 +343,6 @@ def _fresh_dir(parent: Path) -> Path:
             return path
         except FileExistsError:
             i += 1
-
-
-def load_experiment(exp_dir: str | os.PathLike[str]) -> tuple[ExperimentSpec, dict[str, Any]]:
-    """The resolved spec and the ``[experiment]`` table of an experiment directory.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``"experiment directory not found: PATH"`` or ``"not an experiment directory (no experiment.toml): PATH"``.
-    rlcredit.config.ConfigError
-        If ``experiment.toml`` is malformed.
-    """
-    p = Path(exp_dir)
-    if not p.is_dir():
-        raise FileNotFoundError(f"experiment directory not found: {p}")
-    path = p / EXPERIMENT_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"not an experiment directory (no {EXPERIMENT_FILE}): {p}")
-    data = read_toml(path)
-    info = data.pop("experiment", {})
-    data.pop("_meta", None)
-    return spec_from_data(data, source=str(path)), info
-
-
-def newest_experiment(spec: ExperimentSpec, *, root: str | os.PathLike[str] = "runs") -> Path:
-    """The most recently created experiment directory of ``spec`` under ``ROOT/NAME/`` (what
-    ``rlcredit run SPEC --resume`` continues).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``ROOT/NAME/`` holds no experiment directory.
-    """
-    parent = Path(root) / spec.name
-    found = sorted(
-        (load_experiment(d)[1].get("created", ""), d.name, d)
-        for d in (parent.iterdir() if parent.is_dir() else ())
-        if (d / EXPERIMENT_FILE).is_file()
-    )
-    if not found:
-        raise FileNotFoundError(f"no experiment of {spec.name!r} to resume in {parent}/; run it first")
-    return found[-1][2]
 
 
 def _write_experiment(exp_dir: Path, spec: ExperimentSpec, info: dict[str, Any]) -> None:

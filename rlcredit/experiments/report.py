@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from rlcredit.experiments.contrast import build_contrast, table_cells
-from rlcredit.experiments.pieces import EVAL_FILE, EXPERIMENT_FILE, load_experiment
+from rlcredit.experiments.directory import EVAL_FILE, EXPERIMENT_FILE, load_experiment
 from rlcredit.experiments.spec import expand_pieces
 from rlcredit.tracking import atomic_write_text
 

@@ -26,13 +26,10 @@ from typing import Any, Literal
 from rlcredit.config import to_dict
 from rlcredit.experiments.backends import ProgressTicker, make_backend
 from rlcredit.experiments.contrast import build_contrast, headline, write_contrast
+from rlcredit.experiments.directory import EVAL_FILE, EXPERIMENT_FILE, load_experiment, newest_experiment
 from rlcredit.experiments.figures import experiment_figures
 from rlcredit.experiments.pieces import (
-    EVAL_FILE,
-    EXPERIMENT_FILE,
     PieceResult,
-    load_experiment,
-    newest_experiment,
     piece_finished,
     prepare_experiment,
     run_piece,

@@ -21,6 +21,7 @@ from rlcredit.gridworld.observe import render_rgb
 from rlcredit.plots import style
 from rlcredit.plots.data import Run, open_run, policy_columns, read_shaping
 from rlcredit.plots.grid import shaping_layout
+from rlcredit.tracking import atomic_open
 
 __all__ = ["Episode", "episode_animation", "rollout"]
 
@@ -97,7 +98,6 @@ class Episode:
 
     def save(self, out_dir: str | os.PathLike[str]) -> list[Path]:
         """Write ``NAME.gif`` (looping) into ``out_dir`` and record the caption in ``captions.json``."""
-        from rlcredit.tracking import atomic_open
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

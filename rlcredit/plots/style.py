@@ -33,8 +33,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, LinearSegmentedColormap, Normalize, to_hex, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
+from PIL import Image
 
 from rlcredit.gridworld.observe import kind_colour
+from rlcredit.tracking import atomic_open, atomic_write_json
 
 __all__ = [
     "AGENT_COLOURS",
@@ -243,7 +246,6 @@ def format_steps(value: float, _pos: object = None) -> str:
 
 def steps_axis(ax: Axes, label: str) -> None:
     """Label an x axis of environment steps (or updates) with compact tick labels."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     ax.set_xlabel(label)
     if label == "environment steps":
@@ -262,7 +264,6 @@ def probability_axis(ax: Axes, scale: str, floor: float) -> None:
     ``floor`` is the smallest value to resolve (clamped to [:data:`PROBABILITY_FLOOR`, 1e-2]); values below it
     (and above ``1 - floor`` on a logit axis) should be clipped to it by the caller.
     """
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     if scale == "linear":
         ax.set_ylim(-0.02, 1.02)
@@ -330,7 +331,6 @@ class Plot:
         list of Path
             The PNG and the SVG.
         """
-        from rlcredit.tracking import atomic_open
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -348,7 +348,6 @@ class Plot:
 
 def _palette_png(data: bytes) -> bytes:
     """Re-encode a PNG with a 256-colour palette (no dithering): a plot looks the same at about a third the size."""
-    from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
         pal = im.convert("RGB").quantize(
@@ -361,7 +360,6 @@ def _palette_png(data: bytes) -> bytes:
 
 def record_caption(out_dir: str | os.PathLike[str], filename: str, caption: str) -> None:
     """Add ``{filename: caption}`` to ``out_dir/captions.json`` (atomically; other entries are kept)."""
-    from rlcredit.tracking import atomic_write_json
 
     path = Path(out_dir) / CAPTIONS_FILE
     captions: dict[str, str] = {}
