@@ -8,11 +8,12 @@ and the contrast table and report over that many run directories, not planning.
 Timed separately: starting Ray, running the pieces through :class:`~rlcredit.experiments.backends.RayBackend`
 (``--ship auto`` writes in place on this machine; ``--ship always`` also measures shipping every run
 directory back through the object store), and building the contrast table, figures and HTML report
-(:func:`~rlcredit.experiments.runner.finish_experiment`).
+(:func:`~rlcredit.experiments.runner.finish_experiment`). ``--chunk`` sets the planner pieces per Ray task
+(default: the backend's choice, about four tasks per CPU; ``--chunk 1`` is one task per piece).
 
 Target: 1,000 pieces and the report in under a minute on two cores.
 
-Run: ``python benchmarks/bench_ray_pieces.py [--pieces 1000] [--workers 2] [--ship auto|always]``
+Run: ``python benchmarks/bench_ray_pieces.py [--pieces 1000] [--workers 2] [--ship auto|always] [--chunk N]``
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main() -> None:
     ap.add_argument("--pieces", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--ship", choices=["auto", "always"], default="auto")
+    ap.add_argument("--chunk", type=int, default=None, help="planner pieces per Ray task (default: auto)")
     args = ap.parse_args()
 
     import ray
@@ -64,7 +66,8 @@ def main() -> None:
         pieces = expand_pieces(spec, exp_dir.resolve(), wandb="disabled", group=info["group"])
 
         t0 = time.perf_counter()
-        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        # "local": a Ray of its own, even when another process on this machine runs one
+        ray.init(address="local", num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
         t_init = time.perf_counter() - t0
         try:
             done = [0]
@@ -73,7 +76,7 @@ def main() -> None:
                 done[0] += r.status == "done"
 
             t0 = time.perf_counter()
-            results = RayBackend(ship=args.ship).run(pieces, on_result)
+            results = RayBackend(ship=args.ship, chunk=args.chunk).run(pieces, on_result)
             t_run = time.perf_counter() - t0
         finally:
             ray.shutdown()
@@ -83,7 +86,8 @@ def main() -> None:
         t_report = time.perf_counter() - t0
 
     total = t_init + t_run + t_report
-    print(f"{len(pieces)} pieces on a local Ray with {args.workers} CPUs (ship={args.ship})")
+    chunk = args.chunk or "auto"
+    print(f"{len(pieces)} pieces on a local Ray with {args.workers} CPUs (ship={args.ship}, chunk={chunk})")
     print(f"  ray.init          {t_init:6.1f} s")
     print(
         f"  pieces            {t_run:6.1f} s   ({1000 * t_run / len(pieces):.1f} ms per piece, {done[0]} done)"

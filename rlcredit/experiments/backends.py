@@ -4,13 +4,22 @@ Both run :func:`~rlcredit.experiments.runner.run_piece_safely` on each piece, so
 reported (with its error) and the others carry on; a worker process that dies takes only its own pieces down.
 Whatever a piece wrote before it stopped stays in its run directory, and re-running the experiment continues it.
 
+The driver asks git for the commit once per experiment (:func:`~rlcredit.tracking.rundir.git_state`) and
+every piece records that one (:func:`~rlcredit.tracking.rundir.recorded_git`) in its ``config.toml``. A piece
+syncs its run directory once rather than after every file
+(:func:`~rlcredit.tracking.io.batched_dir_sync`): each file is still written atomically and fsynced, and
+the files are on disk before ``eval.json`` marks the piece finished (and before each checkpoint).
+
 - ``local``: :class:`concurrent.futures.ProcessPoolExecutor` with the ``spawn`` start method (no forked torch
   or wandb state), one worker per core by default, ``torch.set_num_threads(1)`` in every worker (small
   networks run fastest single-threaded, and the workers do not oversubscribe the cores). ``workers=1`` runs
   the pieces one after another in the calling process.
-- ``ray``: one ``@ray.remote`` task per piece, collected with ``ray.wait`` as they finish. With an address
-  (``"auto"``, ``"HOST:PORT"``) it joins that cluster; without one it starts a local Ray with ``workers`` (default
-  2) CPUs. A Ray session that is already initialized is used as is and left running. rlcredit must be
+- ``ray``: ``@ray.remote`` tasks, collected with ``ray.wait`` as they finish: one task per training piece,
+  and planner pieces (a second or less each) in chunks of several per task, so a thousand tiny pieces do not
+  pay Ray's per-task scheduling a thousand times (see :class:`RayBackend`). With an address (``"auto"``,
+  ``"HOST:PORT"``) it joins that cluster; without one it starts a new local Ray with ``workers`` (default 2)
+  CPUs, never joining another process's local Ray by accident. A Ray session that is already initialized is
+  used as is and left running. rlcredit must be
   installed on every node. The experiment directory need not be on a filesystem every node sees: a task
   first checks whether it can see and write the driver's experiment directory (a marker file the driver
   wrote there). If it can (one machine, or a shared filesystem: the fast path), the piece writes its run
@@ -35,10 +44,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from rlcredit.experiments.pieces import PieceResult, run_piece_safely
 from rlcredit.experiments.spec import Piece
+from rlcredit.tracking.io import batched_dir_sync
+from rlcredit.tracking.rundir import git_state, recorded_git
 
 __all__ = [
     "Backend",
@@ -166,6 +177,12 @@ def piece_progress(piece: Piece) -> float | None:
     return None
 
 
+def _run_piece(piece: Piece, git: dict[str, Any]) -> PieceResult:
+    """:func:`run_piece_safely` in a worker: the driver's git state, one directory sync per piece."""
+    with recorded_git(git), batched_dir_sync():
+        return run_piece_safely(piece)
+
+
 def _cores() -> int:
     """CPU cores this process may use (its affinity mask, e.g. a container's share), at least 1."""
     try:
@@ -249,10 +266,11 @@ class LocalBackend:
         if not pieces:
             return []
         n = min(self.workers, len(pieces))
+        git = git_state()
         if n == 1:
             out = []
             for p in pieces:
-                out.append(run_piece_safely(p))
+                out.append(_run_piece(p, git))
                 on_result(out[-1])
             return out
         ctx = multiprocessing.get_context("spawn")
@@ -261,7 +279,7 @@ class LocalBackend:
             max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
         )
         try:
-            futures = {pool.submit(run_piece_safely, p): p for p in pieces}
+            futures = {pool.submit(_run_piece, p, git): p for p in pieces}
             pending = set(futures)
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -290,20 +308,35 @@ ShipMode = Literal["auto", "always", "never"]
 _MARKER = ".rlcredit-ray-"
 
 
-def _ray_piece(
-    piece: Piece, token: str, ship: ShipMode, shipped: bytes | None
-) -> tuple[PieceResult, bytes | None, str | None]:
+Shipped = tuple[PieceResult, bytes | None, str | None]
+
+
+def _ray_chunk(
+    pieces: Sequence[Piece], token: str, ship: ShipMode, partial: Sequence[bytes | None], git: dict[str, Any]
+) -> list[Shipped]:
+    """Run pieces one after another in a Ray task; see :func:`_ray_piece`. One result per piece, in order."""
+    _init_worker()
+    sees: dict[Path, bool] = {}
+    out = []
+    for piece, shipped in zip(pieces, partial, strict=True):
+        exp_dir = Path(piece.run_dir).parent
+        if ship == "auto" and exp_dir not in sees:
+            sees[exp_dir] = _sees_driver_dir(exp_dir, token)
+        out.append(_ray_piece(piece, ship == "never" or (ship == "auto" and sees[exp_dir]), shipped, git))
+    return out
+
+
+def _ray_piece(piece: Piece, in_place: bool, shipped: bytes | None, git: dict[str, Any]) -> Shipped:
     """Run one piece in a Ray task: in place when this node sees the driver's experiment directory, else in a
     temporary directory whose contents go back as a tar archive. Returns (result, archive or None, the
     temporary run directory's path, which the driver rewrites to the real one in text files)."""
-    _init_worker()
-    if ship == "never" or (ship == "auto" and _sees_driver_dir(Path(piece.run_dir).parent, token)):
-        return run_piece_safely(piece), None, None
+    if in_place:
+        return _run_piece(piece, git), None, None
     with tempfile.TemporaryDirectory(prefix="rlcredit-piece-") as tmp:
         local = Path(tmp) / Path(piece.run_dir).name
         if shipped:
             unpack_run_dir(shipped, local)
-        result = run_piece_safely(dataclasses.replace(piece, run_dir=str(local)))
+        result = _run_piece(dataclasses.replace(piece, run_dir=str(local)), git)
         return result, pack_run_dir(local), str(local)
 
 
@@ -378,10 +411,19 @@ class RayBackend:
         How run directories reach the driver: ``"auto"`` in place where a task sees the driver's experiment
         directory, else shipped as bytes (see the module docstring); ``"always"`` ships every piece (a
         cluster whose shared filesystem is slow); ``"never"`` requires the shared filesystem.
+    chunk : int, optional
+        Planner pieces per Ray task. Default: enough for about four tasks per CPU of the cluster, at most
+        32 pieces a task, so a task is about a second of work and every CPU still gets several. Training
+        pieces (minutes each) always run one per task. A worker that dies fails the unfinished pieces of
+        its task; what they wrote stays, and re-running the experiment continues them.
     """
 
     def __init__(
-        self, address: str | None = None, workers: int | None = None, ship: ShipMode = "auto"
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        ship: ShipMode = "auto",
+        chunk: int | None = None,
     ) -> None:
         try:
             import ray  # noqa: F401
@@ -391,9 +433,12 @@ class RayBackend:
             raise ValueError(f"--workers must be >= 1, got {workers}")
         if ship not in ("auto", "always", "never"):
             raise ValueError(f"ship must be auto, always or never; got {ship!r}")
+        if chunk is not None and chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.address = address
         self.workers = workers or 2
         self.ship: ShipMode = ship
+        self.chunk = chunk
 
     def describe(self, n_pieces: int) -> str:
         import ray
@@ -415,7 +460,13 @@ class RayBackend:
                 if self.address:
                     ray.init(address=self.address, log_to_driver=False)
                 else:
-                    ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+                    # "local": a new Ray of our own, never a Ray another process started on this machine
+                    ray.init(
+                        address="local",
+                        num_cpus=self.workers,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                    )
             except (ConnectionError, RuntimeError) as e:
                 what = (
                     f"connect to the Ray cluster at {self.address}" if self.address else "start a local Ray"
@@ -425,27 +476,34 @@ class RayBackend:
         results: list[PieceResult] = []
         token = secrets.token_hex(8)
         markers: set[Path] = set()
+        git = git_state()
         try:
             markers = _write_markers(pieces, token)
-            remote = ray.remote(num_cpus=1, max_retries=0)(_ray_piece)
-            refs = {
-                remote.remote(p, token, self.ship, _partial(p) if self.ship != "never" else None): p
-                for p in pieces
-            }
+            remote = ray.remote(num_cpus=1, max_retries=0)(_ray_chunk)
+            cpus = max(1, int(ray.cluster_resources().get("CPU", self.workers)))
+            refs = {}
+            for chunk in _chunks(pieces, self.chunk, cpus):
+                partial = [_partial(p) if self.ship != "never" else None for p in chunk]
+                refs[remote.remote(chunk, token, self.ship, partial, git)] = chunk
             pending = list(refs)
             try:
                 while pending:
                     ready, pending = ray.wait(pending, num_returns=1)
-                    p = refs[ready[0]]
+                    chunk = refs[ready[0]]
                     try:
-                        r, archive, ran_in = ray.get(ready[0])
+                        shipped = ray.get(ready[0])
+                    except Exception as e:  # the worker died, or Ray could not run the task
+                        shipped = [_failed(p, e) for p in chunk]
+                    for p, (r, archive, ran_in) in zip(chunk, shipped, strict=True):
                         if archive is not None:
-                            unpack_run_dir(archive, p.run_dir, rename=(ran_in, p.run_dir) if ran_in else None)
-                    except Exception as e:  # the worker died, Ray could not run the task, unpacking failed
-                        msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                        r = PieceResult(p.name, p.agent, "failed", error=f"{type(e).__name__}: {msg}")
-                    results.append(r)
-                    on_result(r)
+                            try:
+                                unpack_run_dir(
+                                    archive, p.run_dir, rename=(ran_in, p.run_dir) if ran_in else None
+                                )
+                            except Exception as e:  # a full or read-only disk on the driver
+                                r = _failed(p, e)[0]
+                        results.append(r)
+                        on_result(r)
             except BaseException:
                 for ref in pending:
                     ray.cancel(ref, force=True)
@@ -457,6 +515,21 @@ class RayBackend:
             if started:
                 ray.shutdown()
         return results
+
+
+def _chunks(pieces: Sequence[Piece], chunk: int | None, cpus: int) -> list[list[Piece]]:
+    """Ray tasks' pieces: each training piece alone, planner pieces ``chunk`` at a time (default: about four
+    tasks per CPU, at most 32 pieces a task), in the given order."""
+    plans = [p for p in pieces if p.kind != "train"]
+    size = chunk or max(1, min(32, len(plans) // (4 * cpus)))
+    out = [[p] for p in pieces if p.kind == "train"]
+    out += [plans[i : i + size] for i in range(0, len(plans), size)]
+    return out
+
+
+def _failed(piece: Piece, e: BaseException) -> Shipped:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return PieceResult(piece.name, piece.agent, "failed", error=f"{type(e).__name__}: {msg}"), None, None
 
 
 def _write_markers(pieces: Sequence[Piece], token: str) -> set[Path]:

@@ -42,7 +42,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from rlcredit.tracking.io import atomic_write_bytes, atomic_write_json, leftover_temp_files, to_jsonable
+from rlcredit.tracking.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    leftover_temp_files,
+    sync_dirs,
+    to_jsonable,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -154,6 +160,9 @@ class Checkpointer:
         )
         st_path, js_path = self.paths(update)
         atomic_write_bytes(st_path, blob)
+        # The JSON commits the checkpoint: everything written before it (the weights, the metrics rows and
+        # credit files it counts) must be on disk first, even where directory syncs are batched.
+        sync_dirs()
         record: dict[str, Any] = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -165,6 +174,7 @@ class Checkpointer:
         }
         record["record_sha256"] = _record_digest(record)
         atomic_write_json(js_path, record)
+        sync_dirs()  # a checkpoint is durable when save returns
         self._prune(update)
         return js_path
 

@@ -4,11 +4,17 @@ Every writer here follows the same protocol: write to a temporary file in the *s
 (so the final rename never crosses a filesystem), flush and ``fsync`` it, ``os.replace`` it over the target,
 then ``fsync`` the directory so the rename itself survives a power loss. If anything fails before the
 rename, the temporary file is removed and the target is untouched.
+
+Inside :func:`batched_dir_sync` the last step is deferred: each directory written to is fsynced once, when
+:func:`sync_dirs` is called or the block ends, instead of once per file. The files themselves are still
+fsynced before their rename, so every file is still either the old or the complete new one; what a power
+loss inside the block can undo is which renames happened, never the content of a file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import json
 import os
@@ -29,9 +35,11 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "batched_dir_sync",
     "leftover_temp_files",
     "pid_alive",
     "read_parquet",
+    "sync_dirs",
     "temp_prefix",
     "to_jsonable",
     "write_parquet",
@@ -80,8 +88,58 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+_PENDING_DIRS: contextvars.ContextVar[dict[Path, None] | None] = contextvars.ContextVar(
+    "rlcredit_pending_dir_syncs", default=None
+)
+
+
+@contextlib.contextmanager
+def batched_dir_sync() -> Iterator[None]:
+    """Within the block, atomic writes fsync their directory once per directory, at :func:`sync_dirs` or exit.
+
+    For many small files written together (a planner's run directory: config, metrics, summary, eval),
+    where one directory fsync can persist all their renames. Each file is still fsynced before its rename.
+    Call :func:`sync_dirs` before writing a file that declares the others complete (a completion marker),
+    so the marker can never be on disk without them. The pending directories are synced at exit even when
+    the block raises. Nested blocks share the outermost one.
+    """
+    if _PENDING_DIRS.get() is not None:
+        yield
+        return
+    token = _PENDING_DIRS.set({})
+    try:
+        yield
+    finally:
+        try:
+            sync_dirs()
+        finally:
+            _PENDING_DIRS.reset(token)
+
+
+def sync_dirs() -> None:
+    """Fsync now every directory an atomic write in the current :func:`batched_dir_sync` renamed into."""
+    pending = _PENDING_DIRS.get()
+    if not pending:
+        return
+    dirs = list(pending)
+    pending.clear()
+    for d in dirs:
+        _fsync_dir_now(d)
+
+
 def fsync_dir(directory: Path) -> None:
-    """Persist a rename in ``directory`` (no-op where directories cannot be opened, e.g. Windows)."""
+    """Persist a rename in ``directory`` (no-op where directories cannot be opened, e.g. Windows).
+
+    Inside :func:`batched_dir_sync` the directory is only noted, and synced once later.
+    """
+    pending = _PENDING_DIRS.get()
+    if pending is not None:
+        pending[Path(directory)] = None
+        return
+    _fsync_dir_now(directory)
+
+
+def _fsync_dir_now(directory: Path) -> None:
     flags = getattr(os, "O_DIRECTORY", None)
     if flags is None:
         return

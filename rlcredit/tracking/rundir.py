@@ -14,6 +14,8 @@ Layout::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import functools
 import importlib.metadata
@@ -25,7 +27,7 @@ import socket
 import subprocess
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ import tomli_w
 from rlcredit.config import to_dict
 from rlcredit.tracking.io import atomic_write_json, atomic_write_text
 
-__all__ = ["RunDir", "environment_info"]
+__all__ = ["RunDir", "environment_info", "git_state", "recorded_git"]
 
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.csv"
@@ -247,8 +249,53 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.strip()
 
 
+def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The git commit of ``cwd`` (default: the working directory) and whether tracked files differ from it.
+
+    Two ``git`` subprocesses (about 15 ms on a loaded machine): compute it once per experiment and
+    record it with :func:`recorded_git` rather than once per run directory.
+
+    Returns
+    -------
+    dict
+        ``{"git_commit": SHA or "unknown"}``, plus ``"git_dirty": bool`` when the commit is known.
+    """
+    where = Path(cwd) if cwd is not None else Path.cwd()
+    commit = _git(["rev-parse", "--verify", "HEAD"], where)
+    info: dict[str, Any] = {"git_commit": commit or "unknown"}
+    if commit:
+        status = _git(["status", "--porcelain", "--untracked-files=no"], where)
+        if status is not None:
+            info["git_dirty"] = bool(status)
+    return info
+
+
+_RECORDED_GIT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "rlcredit_recorded_git", default=None
+)
+
+
+@contextlib.contextmanager
+def recorded_git(state: Mapping[str, Any]) -> Iterator[None]:
+    """Within the block, :func:`environment_info` records ``state`` (from :func:`git_state`) instead of asking git.
+
+    The experiment backends run every piece inside this block with the git state the driver computed once:
+    one experiment's run directories then name the commit the experiment was launched from (also on a
+    node that has no work tree), and a thousand tiny pieces do not start two thousand ``git`` processes.
+    """
+    if not isinstance(state.get("git_commit"), str):
+        raise ValueError(f"recorded_git needs a git_commit string (from git_state()); got {dict(state)!r}")
+    token = _RECORDED_GIT.set(dict(state))
+    try:
+        yield
+    finally:
+        _RECORDED_GIT.reset(token)
+
+
 def environment_info(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """What produced a run: package versions, git commit of ``cwd`` (default: the working directory), host.
+
+    Inside :func:`recorded_git` the git fields are the recorded ones and ``cwd`` is not consulted.
 
     Returns
     -------
@@ -258,7 +305,6 @@ def environment_info(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any
         (only when the commit is known: whether tracked files differ from it), ``hostname``, ``time``
         (ISO 8601, UTC) and ``argv``.
     """
-    where = Path(cwd) if cwd is not None else Path.cwd()
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "numpy": _version("numpy"),
@@ -267,12 +313,8 @@ def environment_info(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any
         "wandb": _version("wandb"),
         "rlcredit": _version("rlcredit"),
     }
-    commit = _git(["rev-parse", "--verify", "HEAD"], where)
-    info["git_commit"] = commit or "unknown"
-    if commit:
-        status = _git(["status", "--porcelain", "--untracked-files=no"], where)
-        if status is not None:
-            info["git_dirty"] = bool(status)
+    recorded = _RECORDED_GIT.get()
+    info.update(recorded if recorded is not None else git_state(cwd))
     info["hostname"] = socket.gethostname()
     info["time"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     info["argv"] = list(sys.argv)

@@ -297,9 +297,7 @@ def sync_hint(directory: str | os.PathLike[str]) -> str | None:
     return f"wandb: {n} offline run{'s' if n > 1 else ''} not uploaded yet; upload with: wandb sync {target}"
 
 
-def mirror_plots(
-    run_dir: str | os.PathLike[str], mode: WandbMode
-) -> list[str]:
+def mirror_plots(run_dir: str | os.PathLike[str], mode: WandbMode) -> list[str]:
     """Mirror a finished run directory's ``plots/*.png`` into its wandb run (plots are made after training).
 
     The wandb run is reopened with the id, group, job type, tags and name recorded in

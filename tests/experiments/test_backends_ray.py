@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import textwrap
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ ray = pytest.importorskip("ray")
 from rlcredit.experiments import backends  # noqa: E402
 from rlcredit.experiments.backends import RayBackend, pack_run_dir, unpack_run_dir  # noqa: E402
 from rlcredit.experiments.spec import expand_pieces, load_spec  # noqa: E402
+from rlcredit.tracking import rundir  # noqa: E402
 
 SPEC = """
 name = "tiny"
@@ -138,6 +140,21 @@ def test_pieces_ship_back_when_the_node_cannot_write_the_experiment_directory(
                     f"{f} still names the node's temporary directory"
                 )
     assert not [p for p in exp.iterdir() if p.name.endswith((".unpack", ".old"))], "staging directories left"
+
+
+@pytest.mark.slow
+def test_chunked_pieces_each_report_once_and_record_the_drivers_commit(cluster, tmp_path: Path) -> None:
+    spec_file = tmp_path / "tiny.toml"
+    spec_file.write_text(textwrap.dedent(SPEC).replace("seeds = 2", "seeds = 3"))
+    pieces = expand_pieces(load_spec(spec_file), tmp_path / "exp", wandb="disabled")
+    seen: list[str] = []
+    results = RayBackend(chunk=2).run(pieces, lambda r: seen.append(r.name))  # tasks of 2 and 1 pieces
+    assert [r.status for r in results] == ["done"] * 3, [r.error for r in results]
+    assert sorted(seen) == sorted(p.name for p in pieces)
+    commit = rundir.git_state()["git_commit"]  # the driver's, whatever the node's working directory is
+    for p in pieces:
+        with open(Path(p.run_dir) / "config.toml", "rb") as f:
+            assert tomllib.load(f)["_meta"]["git_commit"] == commit
 
 
 def test_pack_and_unpack_replace_a_run_directory_whole(tmp_path: Path) -> None:

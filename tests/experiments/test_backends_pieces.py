@@ -1,0 +1,73 @@
+"""What the backends do around each piece: the driver's git state recorded once, planner pieces chunked."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+import tomllib
+from pathlib import Path
+
+from rlcredit.experiments import backends
+from rlcredit.experiments.backends import LocalBackend
+from rlcredit.experiments.spec import expand_pieces, load_spec
+from rlcredit.tracking import rundir
+
+SPEC = """
+name = "tiny"
+question = "Which commit do the pieces record?"
+seeds = 3
+run_plots = "none"
+metrics = ["return"]
+
+[[envs]]
+id = "rlcredit/ButtonRoomBridge0-v0"
+
+[planners.vi]
+episodes = 1
+
+[eval]
+episodes = 1
+exact = false
+"""
+
+
+def _pieces(tmp_path: Path, seeds: int = 3) -> list:
+    spec_file = tmp_path / "tiny.toml"
+    spec_file.write_text(textwrap.dedent(SPEC).replace("seeds = 3", f"seeds = {seeds}"))
+    return expand_pieces(load_spec(spec_file), tmp_path / "exp", wandb="disabled")
+
+
+def test_pieces_record_the_git_state_the_driver_asked_for_once(tmp_path: Path, monkeypatch) -> None:
+    calls: list[list[str]] = []
+
+    def fake_git(args: list[str], cwd: Path) -> str | None:
+        calls.append(args)
+        return "0123abcd" * 5 if args[0] == "rev-parse" else " M f.txt"
+
+    monkeypatch.setattr(rundir, "_git", fake_git)
+    pieces = _pieces(tmp_path)
+    results = LocalBackend(workers=1).run(pieces, lambda r: None)
+    assert [r.status for r in results] == ["done"] * 3, [r.error for r in results]
+    assert [a[0] for a in calls] == ["rev-parse", "status"]  # once for the experiment, not once per piece
+    for p in pieces:
+        with open(Path(p.run_dir) / "config.toml", "rb") as f:
+            meta = tomllib.load(f)["_meta"]
+        assert meta["git_commit"] == "0123abcd" * 5 and meta["git_dirty"] is True
+    # Outside an experiment a run asks git itself, so a commit made since is seen.
+    assert rundir.environment_info()["git_commit"] == "0123abcd" * 5 and len(calls) == 4
+
+
+def test_training_pieces_run_alone_and_planner_pieces_in_chunks(tmp_path: Path) -> None:
+    plans = _pieces(tmp_path, seeds=10)
+    trains = [dataclasses.replace(p, kind="train", name=f"ppo-s{p.seed}") for p in plans[:3]]
+    pieces = [trains[0], *plans[:5], trains[1], *plans[5:], trains[2]]
+    chunks = backends._chunks(pieces, 4, cpus=2)
+    assert [len(c) for c in chunks] == [1, 1, 1, 4, 4, 2]
+    assert [c[0].kind for c in chunks[:3]] == ["train"] * 3
+    # Each piece once, training pieces first (the longest), then in the given order.
+    assert [p.name for c in chunks for p in c] == [p.name for p in trains + plans]
+    # Default: about four tasks per CPU, never more than 32 pieces a task, never fewer than one.
+    assert [len(c) for c in backends._chunks(plans, None, cpus=2)] == [1] * 10
+    many = [dataclasses.replace(plans[0], name=f"vi-s{i}") for i in range(1000)]
+    assert {len(c) for c in backends._chunks(many, None, cpus=2)} == {32, 1000 % 32}
+    assert len(backends._chunks(many, None, cpus=8)) == 1000 // 31 + 1
