@@ -66,7 +66,7 @@ def test_defaults_learn_the_one_hot_chain(tmp_path, algo, steps):
 
 
 def test_ppo_defaults_learn_the_intended_task_of_bridge1(tmp_path):
-    """ButtonRoomBridge1 at PPO's defaults, 20 updates: the final policy's exact return over the time limit
+    """ButtonRoomBridge1 at PPO's defaults, 20,480 steps: the final policy's exact return over the time limit
     (backward recursion with its action probabilities on every state) is at least the +1 goal's, 0.9 of it
     with the near-deterministic policy the defaults leave."""
     env = "rlcredit/ButtonRoomBridge1-v0"
@@ -119,7 +119,7 @@ def test_few_updates_are_announced_with_a_warning(tmp_path):
     lines: list[str] = []
     train("ppo", env=_map(tmp_path, 0.9), steps=3 * 1024, seed=0, out_dir=tmp_path / "run", wandb="disabled",
           progress=False, config=LOGGING_OFF, announce=lines.append)  # fmt: skip
-    assert "batch 1,024 steps (16 envs x 64)" in lines[0] and "3 updates" in lines[0]
+    assert "batch 512 steps (8 envs x 64)" in lines[0] and "6 updates" in lines[0]
     assert lines[1].startswith("warning:") and f"~{FEW_UPDATES}" in lines[1]
 
 

@@ -11,8 +11,9 @@ from rlcredit.trainers import PPOConfig, ReinforceConfig, trainer_config
 def test_defaults_and_derived_sizes():
     cfg = trainer_config("ppo")
     assert isinstance(cfg, PPOConfig)
-    assert (cfg.num_envs, cfg.num_steps, cfg.num_minibatches) == (16, 64, 4)
-    assert cfg.batch_size == 16 * 64 and cfg.minibatch_size == 16 * 64 // 4
+    assert (cfg.num_envs, cfg.num_steps, cfg.num_minibatches, cfg.update_epochs) == (8, 64, 4, 8)
+    assert cfg.batch_size == 8 * 64 and cfg.minibatch_size == 8 * 64 // 4
+    assert trainer_config("reinforce").num_envs == 16
     assert isinstance(trainer_config("reinforce"), ReinforceConfig)
 
 
