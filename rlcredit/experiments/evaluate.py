@@ -18,6 +18,7 @@ Both kinds of agent are measured the same way, per test variant, over ``N`` epis
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -53,23 +54,34 @@ def region_mask(layout: Any, place: str) -> np.ndarray:
 
 
 def optimal_return(layout: Any) -> float:
-    """Best expected undiscounted return from the start distribution within the time limit (exact)."""
+    """Best expected undiscounted return from the start distribution within the time limit (exact).
 
-    m = layout.to_mdp(gamma=1.0)
-    return float(backward_induction(m).V[0] @ m.initial)
+    Solved once per distinct layout in a process: a piece meets its layout in training and again in
+    evaluation, and a worker runs many pieces of the same env.
+    """
+    key = _layout_key(layout)
+    if key not in _OPTIMAL:
+        if len(_OPTIMAL) >= _OPTIMAL_MAX:  # procedural envs: a bounded cache, oldest layouts out first
+            del _OPTIMAL[next(iter(_OPTIMAL))]
+        m = layout.to_mdp(gamma=1.0)
+        _OPTIMAL[key] = float(backward_induction(m).V[0] @ m.initial)
+    return _OPTIMAL[key]
 
 
-class _LayoutCache:
-    """Per-layout figures (optimal return), computed once per distinct layout."""
+_OPTIMAL: dict[bytes, float] = {}
+_OPTIMAL_MAX = 4096
 
-    def __init__(self) -> None:
-        self._opt: dict[int, float] = {}
 
-    def optimal(self, layout: Any) -> float:
-        key = id(layout)
-        if key not in self._opt:
-            self._opt[key] = optimal_return(layout)
-        return self._opt[key]
+def _layout_key(layout: Any) -> bytes:
+    """A digest of everything ``layout.to_mdp()`` reads: equal digests, equal models."""
+    h = hashlib.blake2b(digest_size=16)
+    d = layout.dynamics
+    for arr in (d.next, d.reward, layout.terminal, layout.wall, layout.cell, layout.initial):
+        a = np.ascontiguousarray(arr)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    h.update(repr((float(layout.slip), int(layout.time_limit))).encode())
+    return h.digest()
 
 
 def _summarize(
@@ -177,8 +189,7 @@ def evaluate_policy(
         if fixed:
             visits += np.bincount(states[active], minlength=S)
         active &= ~(terminated | truncated)
-    cache = _LayoutCache()
-    optimal = np.array([cache.optimal(lay) for lay in layouts])
+    optimal = np.array([optimal_return(lay) for lay in layouts])
     out = _summarize(
         returns, lengths, intended, {k: reached[:, j] for j, k in enumerate(kinds)}, in_region, optimal
     )
@@ -239,14 +250,13 @@ def run_planner(
         rows.append(row)
         layouts.append(env.layout)
     kinds = env.layout.kinds
-    cache = _LayoutCache()
     figures = _summarize(
         np.array([r["return"] for r in rows]),
         np.array([r["length"] for r in rows]),
         np.array([r["intended"] for r in rows]),
         {k: np.array([k in r["events"] for r in rows]) for k in kinds},
         {name: np.array([name in r["regions"] for r in rows]) for name in regions},
-        np.array([cache.optimal(lay) for lay in layouts]),
+        np.array([optimal_return(lay) for lay in layouts]),
     )
     if not _is_procedural(test):
         S = env.layout.num_states
