@@ -222,7 +222,12 @@ def _plan(p: argparse.ArgumentParser) -> None:
         "--power", action="store_true", help="compute POWER (Turner et al. 2021) of every state and plot it"
     )
     p.add_argument("--samples", type=int, default=1000, help="reward samples for --power")
-    p.add_argument("--out", default=None, help="run directory (default runs/plan-<planner>-<env>-<time>)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="with --episodes: the run directory (default runs/plan-<planner>-<env>-<time>); with --power: "
+        "the heatmap's directory (default runs/power-<env>); refused without either",
+    )
     p.add_argument("--wandb", choices=WANDB_MODES, default="offline")
     p.add_argument("--layout-seed", type=int, default=None, help="the layout of a procedural env to plan on")
 

@@ -31,6 +31,7 @@ from rlcredit.planning.occupancy import layout_reach
 from rlcredit.plots import power_heatmap
 from rlcredit.runs.schema import RunConfig, RunSummary, write_config, write_summary
 from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
+from rlcredit.tracking.rundir import CONFIG_FILE
 from rlcredit.trainers.load import load_policy
 
 __all__ = ["draw_path", "greedy_path", "run_plan"]
@@ -76,6 +77,13 @@ def _env_name(env: str) -> str:
 def run_plan(args: argparse.Namespace) -> int:
     if args.episodes < 0:
         raise UserError(f"--episodes must be >= 0, got {args.episodes}")
+    if args.out and args.episodes == 0 and not args.power:
+        raise UserError(
+            "--out is where --episodes N writes its run directory (and --power its heatmap); "
+            "without either, nothing is written: add --episodes N or drop --out"
+        )
+    if args.out and args.episodes > 0 and (Path(args.out) / CONFIG_FILE).is_file():
+        raise UserError(f"{args.out} is already a run directory: give a new --out")
     kwargs = {} if args.layout_seed is None else {"layout_seed": args.layout_seed}
     env = rlcredit.make(args.env, **kwargs)
     base = env.unwrapped

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rlcredit.cli.common import UserError, env_kwargs
 from rlcredit.config import dataclass_help, read_toml
 from rlcredit.runs.schema import read_summary
+from rlcredit.tracking.rundir import CONFIG_FILE
 from rlcredit.tracking.wandb_mirror import sync_hint
 from rlcredit.trainers.config import CONFIGS
 from rlcredit.trainers.loop import train
@@ -58,6 +60,11 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         if args.algo is None or args.env is None or args.steps is None:
             raise UserError("rlcredit train needs ALGO, --env and --steps (or --resume RUN_DIR)")
+        if args.out is not None and (Path(args.out) / CONFIG_FILE).is_file():
+            raise UserError(
+                f"{args.out} is already a run directory: continue it with rlcredit train --resume {args.out}, "
+                "or give a new --out"
+            )
         config: dict[str, Any] = {}
         if args.config:
             data = read_toml(args.config)
