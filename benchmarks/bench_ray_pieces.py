@@ -54,7 +54,7 @@ def main() -> None:
     import ray
 
     from rlcredit.experiments.backends import RayBackend
-    from rlcredit.experiments.pieces import prepare_experiment
+    from rlcredit.experiments.pieces import PieceResult, prepare_experiment
     from rlcredit.experiments.runner import finish_experiment
     from rlcredit.experiments.spec import expand_pieces, load_spec
 
@@ -72,7 +72,7 @@ def main() -> None:
         try:
             done = [0]
 
-            def on_result(r) -> None:
+            def on_result(r: PieceResult) -> None:
                 done[0] += r.status == "done"
 
             t0 = time.perf_counter()
