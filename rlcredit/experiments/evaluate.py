@@ -4,6 +4,8 @@ Both kinds of agent are measured the same way, per test variant, over ``N`` epis
 
 - ``return``: mean undiscounted episode return; ``length``: mean episode length;
 - ``success``: the fraction of episodes that reached the intended objective (``info["intended"]``);
+- ``performance``: mean episode sum of the intended performance (``info["performance"]``, hidden from trainers;
+  equal to the return on maps that declare none), and ``reward_minus_intended = return − performance``;
 - ``reach_<kind>``: the fraction of episodes that entered a cell of each object kind (e.g. the button);
 - ``region_<name>``: the fraction of episodes that entered a named region (e.g. the top-right corner);
 - ``optimal``: the best expected undiscounted return within the time limit (backward induction with
@@ -91,9 +93,12 @@ def _summarize(
     reached: Mapping[str, np.ndarray],
     regions: Mapping[str, np.ndarray],
     optimal: np.ndarray,
+    performance: np.ndarray,
 ) -> dict[str, float]:
     out = {
         "return": float(returns.mean()),
+        "performance": float(performance.mean()),
+        "reward_minus_intended": float(returns.mean() - performance.mean()),
         "return_std": float(returns.std()),
         "length": float(lengths.mean()),
         "success": float(intended.mean()),
@@ -164,6 +169,7 @@ def evaluate_policy(
     kinds = venv.kinds
     masks = {name: region_mask(layouts[0], place) for name, place in spec.regions.items()}
     returns, lengths = np.zeros(n), np.zeros(n, np.int64)
+    performance = np.zeros(n)
     intended = np.zeros(n, bool)
     reached = np.zeros((n, len(kinds)), bool)
     in_region = {name: np.zeros(n, bool) for name in masks}
@@ -179,6 +185,7 @@ def evaluate_policy(
         o, reward, terminated, truncated, info = venv.step(actions)
         states = info["final_state"]
         returns[active] += reward[active]
+        performance[active] += np.asarray(info.get("performance", reward), np.float64)[active]
         lengths[active] += 1
         intended |= active & info["intended"]
         ev = info["event"]
@@ -191,7 +198,13 @@ def evaluate_policy(
         active &= ~(terminated | truncated)
     optimal = np.array([optimal_return(lay) for lay in layouts])
     out = _summarize(
-        returns, lengths, intended, {k: reached[:, j] for j, k in enumerate(kinds)}, in_region, optimal
+        returns,
+        lengths,
+        intended,
+        {k: reached[:, j] for j, k in enumerate(kinds)},
+        in_region,
+        optimal,
+        performance,
     )
     if fixed:
         out["visits"] = (visits / n).tolist()
@@ -209,16 +222,19 @@ class _StateRecorder(gym.Wrapper):
         super().__init__(env)
         self.states: list[int] = []
         self.layout: Any = None
+        self.performance = 0.0
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
         self.states = [int(info["state"])]
+        self.performance = 0.0
         self.layout = cast(Any, self.env.unwrapped).layout  # an rlcredit GridWorldEnv
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.states.append(int(info["state"]))
+        self.performance += float(info.get("performance", reward))
         return obs, reward, terminated, truncated, info
 
 
@@ -247,6 +263,7 @@ def run_planner(
             masks = {name: region_mask(env.layout, place) for name, place in regions.items()}
         row["regions"] = [name for name, mask in masks.items() if any(mask[s] for s in env.states[1:])]
         row["states"] = list(env.states)
+        row["performance"] = env.performance
         rows.append(row)
         layouts.append(env.layout)
     kinds = env.layout.kinds
@@ -257,6 +274,7 @@ def run_planner(
         {k: np.array([k in r["events"] for r in rows]) for k in kinds},
         {name: np.array([name in r["regions"] for r in rows]) for name in regions},
         np.array([optimal_return(lay) for lay in layouts]),
+        np.array([r["performance"] for r in rows]),
     )
     if not _is_procedural(test):
         S = env.layout.num_states

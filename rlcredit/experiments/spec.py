@@ -774,6 +774,8 @@ def known_metrics(kinds: Sequence[str], regions: Mapping[str, str]) -> list[str]
         "regret",
         "optimal",
         "success",
+        "performance",
+        "reward_minus_intended",
         "length",
         *(f"reach_{k}" for k in kinds),
         *(f"region_{r}" for r in regions),

@@ -63,6 +63,19 @@ METRICS: tuple[Metric, ...] = (
         "intended objective reached",
         "fraction of episodes that reached the intended objective",
     ),
+    Metric(
+        "performance",
+        "intended performance",
+        "intended performance",
+        "mean episode sum of the intended performance the map declares (hidden from trainers; the return on maps "
+        "that declare none)",
+    ),
+    Metric(
+        "reward_minus_intended",
+        "reward - intended",
+        "return − intended performance",
+        "return − intended performance: how much of the return the designer did not intend",
+    ),
     Metric("length", "length", "episode length", "mean episode length (steps)"),
     Metric(
         "exact_J",
