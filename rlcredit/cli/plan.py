@@ -29,7 +29,7 @@ from rlcredit.planning import (
 from rlcredit.planning.dp import FiniteHorizonResult, PlanResult
 from rlcredit.planning.occupancy import layout_reach
 from rlcredit.plots import power_heatmap
-from rlcredit.runs.schema import RunConfig, RunSummary, write_config, write_summary
+from rlcredit.runs.schema import RunConfig, RunSummary, keep_env_copy, write_config, write_summary
 from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
 from rlcredit.tracking.rundir import CONFIG_FILE
 from rlcredit.trainers.load import load_policy
@@ -194,6 +194,7 @@ def _episodes(
         env=args.env,
         seed=args.seed,
         env_kwargs={k: v for k, v in env_kwargs.items() if v is not None},
+        env_sha256=keep_env_copy(run, args.env),
         episodes=args.episodes,
         config=kw,
         extra=run_extra,

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from rlcredit.credit.records import read_credit_file
 from rlcredit.gridworld.core import Layout
 from rlcredit.gridworld.registry import NAMESPACE, builtin_envs, is_map_path, make
-from rlcredit.runs.schema import TRAINER_ALGOS, RunConfig, read_config, read_summary
+from rlcredit.runs.schema import TRAINER_ALGOS, RunConfig, env_source, read_config, read_summary
 from rlcredit.tracking import RunDir, read_metrics_csv
 from rlcredit.tracking.io import read_parquet
 
@@ -178,7 +178,7 @@ class Run:
         if layout_seed is not None:
             kwargs["layout_seed"] = layout_seed
         try:
-            env = make(self.env, **kwargs)
+            env = make(env_source(self.path, self.config), **kwargs)
         except FileNotFoundError as e:
             raise FileNotFoundError(f"{self.path}: cannot rebuild env {self.env!r}: {e}") from None
         layout = getattr(env.unwrapped, "layout", None)

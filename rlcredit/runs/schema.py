@@ -13,6 +13,7 @@ runner's planner pieces, the SB3 :class:`~rlcredit.integrations.sb3.CreditCallba
     algo = "ppo"                # ppo | reinforce | vi | bi | mcts | an SB3 algorithm (ppo, a2c)
     env = "rlcredit/ButtonRoom-v0"
     env_kind = "id"             # "id": an env id or map file that rebuilds the env; "factory": a callable
+    env_sha256 = "..."          # a map file: the sha256 of its text, kept in the run directory as env.toml
     seed = 0
     steps = 200000              # trainers: the env steps asked for
     episodes = 20               # planners: the episodes acted
@@ -25,15 +26,21 @@ runner's planner pieces, the SB3 :class:`~rlcredit.integrations.sb3.CreditCallba
 scalar figures (``exact/*``, ``shaping/*``, ``reach_rate/<kind>``, ``optimal_value``, ``intended_rate``), which
 are read into :attr:`RunSummary.figures`.
 
+A run trained or planned on a map file keeps that file's text as ``env.toml`` in the run directory and its
+sha256 in ``env_sha256``: plots and resume rebuild the env from that copy (:func:`env_source`), so moving or
+editing the original file changes nothing. Built-in ids are stored as ids.
+
 Run directories written before the schema (no ``schema_version``) are read through a documented migration
 (:func:`migrate_config`, :func:`migrate_summary`); a newer ``schema_version`` is an error naming the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -44,6 +51,7 @@ from rlcredit.gridworld.maps import OVERRIDABLE
 from rlcredit.tracking.rundir import CONFIG_FILE, SUMMARY_FILE, RunDir
 
 __all__ = [
+    "ENV_COPY",
     "ENV_KWARGS",
     "PLANNER_ALGOS",
     "PLANNER_CHOICES",
@@ -52,6 +60,8 @@ __all__ = [
     "RunConfig",
     "RunSchemaError",
     "RunSummary",
+    "env_source",
+    "keep_env_copy",
     "migrate_config",
     "migrate_summary",
     "read_config",
@@ -75,6 +85,9 @@ PLANNER_CHOICES = PLANNER_ALGOS
 ENV_KWARGS = (*OVERRIDABLE, "layout_seed", "num_layouts")
 """Keyword arguments of ``rlcredit.make`` / ``rlcredit.make_vec`` beyond the id that change the gridworld (a run
 records those it was given, so plots and resume rebuild the same env)."""
+
+ENV_COPY = "env.toml"
+"""The copy of a run's map file in its run directory (see :func:`keep_env_copy`)."""
 
 Kind = Literal["train", "plan"]
 Status = Literal["completed", "failed", "interrupted"]
@@ -101,6 +114,8 @@ class RunConfig:
         The run's seed (None when the producer had none, e.g. an SB3 model without a seed).
     env_kind : "id" | "factory"
         Whether ``env`` rebuilds the env (an id or map file) or only names a factory.
+    env_sha256 : str or None
+        For a map file: the sha256 (hex) of its text, kept in the run directory as :data:`ENV_COPY`.
     env_kwargs : mapping
         The env constructor's keyword arguments (None values are never stored).
     steps : int or None
@@ -123,6 +138,7 @@ class RunConfig:
     seed: int | None
     env_kind: Literal["id", "factory"] = "id"
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    env_sha256: str | None = None
     steps: int | None = None
     episodes: int | None = None
     library: str = "rlcredit"
@@ -156,7 +172,7 @@ class RunConfig:
             "env": self.env,
             "env_kind": self.env_kind,
         }
-        for name in ("seed", "steps", "episodes"):
+        for name in ("env_sha256", "seed", "steps", "episodes"):
             value = getattr(self, name)
             if value is not None:
                 run[name] = value
@@ -258,6 +274,77 @@ def write_summary(run: RunDir | str | os.PathLike[str], summary: RunSummary) -> 
     """Write ``summary.json`` atomically."""
     rd = run if isinstance(run, RunDir) else RunDir(run)
     rd.write_summary(summary.to_json_data())
+
+
+def keep_env_copy(run: RunDir | str | os.PathLike[str], env: str) -> str | None:
+    """Copy the map file ``env`` into the run directory as :data:`ENV_COPY`; its sha256, or None for an id.
+
+    Call it before :func:`write_config` and record the result as :attr:`RunConfig.env_sha256`.
+    """
+    from rlcredit.gridworld.registry import is_map_path
+
+    if not is_map_path(env):
+        return None
+    rd = run if isinstance(run, RunDir) else RunDir(run)
+    try:
+        raw = Path(env).read_bytes()
+    except OSError as e:
+        raise FileNotFoundError(f"{env}: cannot read the map file: {e.strerror or e}") from None
+    tmp = rd.path / f".{ENV_COPY}.tmp"
+    tmp.write_bytes(raw)
+    os.replace(tmp, rd.path / ENV_COPY)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def env_source(run: RunDir | str | os.PathLike[str], config: RunConfig, given: str | None = None) -> str:
+    """What rebuilds a run's env: its kept map copy (checked against ``env_sha256``), else the recorded ``env``.
+
+    ``given`` is a map file the caller was handed for this run: it must have the recorded text.
+
+    Raises
+    ------
+    RunSchemaError
+        The run's copy is missing or its sha256 differs from ``config.toml``'s, or ``given`` differs from the
+        map the run was made with (one line naming the file).
+    """
+    path = run.path if isinstance(run, RunDir) else Path(run)
+    if config.env_kind != "id" or config.env_sha256 is None:
+        if config.env_kind == "id" and given is None and _looks_like_map(config.env) and path not in _WARNED:
+            _WARNED.add(path)
+            print(
+                f"warning: {path} keeps no copy of its map file (written by an older rlcredit); reading "
+                f"{config.env} as it is now, relative to {Path.cwd()}",
+                file=sys.stderr,
+            )
+        return config.env if given is None else given
+    copy = path / ENV_COPY
+    try:
+        raw = copy.read_bytes()
+    except OSError:
+        raise RunSchemaError(f"{copy}: the run's copy of its map file {config.env} is missing") from None
+    if hashlib.sha256(raw).hexdigest() != config.env_sha256:
+        raise RunSchemaError(
+            f"{copy}: sha256 differs from env_sha256 in {path / CONFIG_FILE}; the copy was changed"
+        )
+    if given is not None:
+        try:
+            other = Path(given).read_bytes()
+        except OSError as e:
+            raise RunSchemaError(f"{given}: cannot read the map file: {e.strerror or e}") from None
+        if other != raw:
+            raise RunSchemaError(
+                f"{given}: differs from the map {path} was made with (its copy: {copy}); "
+                f"leave the env out to use the copy"
+            )
+    return str(copy)
+
+
+_WARNED: set[Path] = set()
+"""Run directories already warned about in this process (the plots rebuild an env many times)."""
+
+
+def _looks_like_map(env: str) -> bool:
+    return env.endswith(".toml")
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -378,7 +465,18 @@ def _config_from_data(data: Mapping[str, Any], where: Path) -> RunConfig:
     run = data.get("run")
     if not isinstance(run, Mapping):
         raise RunSchemaError(f"{where} has no [run] table")
-    known = {"kind", "algo", "env", "env_kind", "seed", "steps", "episodes", "library", "env_kwargs"}
+    known = {
+        "kind",
+        "algo",
+        "env",
+        "env_kind",
+        "env_sha256",
+        "seed",
+        "steps",
+        "episodes",
+        "library",
+        "env_kwargs",
+    }
     config = data.get("config", {})
     if not isinstance(config, Mapping):
         raise RunSchemaError(f"{where}: 'config' must be a table")
@@ -395,6 +493,7 @@ def _config_from_data(data: Mapping[str, Any], where: Path) -> RunConfig:
         seed=_maybe(run, "seed", int, where),
         env_kind=env_kind,
         env_kwargs=dict(_maybe(run, "env_kwargs", dict, where) or {}),
+        env_sha256=_maybe(run, "env_sha256", str, where),
         steps=_maybe(run, "steps", int, where),
         episodes=_maybe(run, "episodes", int, where),
         library=str(run.get("library", "rlcredit")),

@@ -49,7 +49,15 @@ from rlcredit.credit.measure import (
     policy_snapshot,
 )
 from rlcredit.credit.records import CreditRecorder
-from rlcredit.runs.schema import RunConfig, RunSummary, read_config, write_config, write_summary
+from rlcredit.runs.schema import (
+    RunConfig,
+    RunSummary,
+    env_source,
+    keep_env_copy,
+    read_config,
+    write_config,
+    write_summary,
+)
 from rlcredit.tracking import Checkpointer, MetricsWriter, RunDir, WandbMirror, WandbMode
 from rlcredit.tracking.lock import DirLock
 from rlcredit.tracking.resume import resume_point
@@ -198,12 +206,14 @@ def train(
         if env_kwargs is not None and kwargs != stored_kwargs:
             raise ValueError(f"resume: env_kwargs={kwargs!r} differ from the run's {stored_kwargs!r}")
         algo, steps, seed, kwargs = stored.algo, stored.steps, stored.seed, stored_kwargs
+        if env is None and stored.env_kind != "id":
+            raise ValueError(f"resume: the run's env was a factory ({stored.env}); pass env= again")
+        # A map file is rebuilt from the run directory's copy; a map file passed again must be the same text.
+        source: EnvSource = env_source(run, stored, given=env) if env is None or isinstance(env, str) else env
         if env is None:
-            if stored.env_kind != "id":
-                raise ValueError(f"resume: the run's env was a factory ({stored.env}); pass env= again")
             env = stored.env
         cfg = trainer_config(algo, stored.config, source=str(run.config_path))
-        venv = make_env(env, cfg.num_envs, seed, obs=cfg.obs, env_kwargs=kwargs)
+        venv = make_env(source, cfg.num_envs, seed, obs=cfg.obs, env_kwargs=kwargs)
         cfg, gamma_from = resolve_gamma(cfg, venv)
     else:
         if algo is None or env is None or steps is None:
@@ -218,6 +228,7 @@ def train(
         env_label = env if isinstance(env, str) else f"{getattr(env, '__module__', '?')}.{_env_name(env)}"
         try:
             run = RunDir.create(out_dir, root=root, name=f"{algo}-{_env_name(env)}")
+            env_sha256 = keep_env_copy(run, env) if isinstance(env, str) else None
             write_config(
                 run,
                 RunConfig(
@@ -227,6 +238,7 @@ def train(
                     seed=seed,
                     env_kind="id" if isinstance(env, str) else "factory",
                     env_kwargs=kwargs,
+                    env_sha256=env_sha256,
                     steps=steps,
                     config=to_dict(cfg),
                 ),
