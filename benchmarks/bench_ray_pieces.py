@@ -9,7 +9,7 @@ Timed separately: starting Ray, running the pieces through :class:`~rlcredit.exp
 (``--ship auto`` writes in place on this machine; ``--ship always`` also measures shipping every run
 directory back through the object store), and building the contrast table, figures and HTML report
 (:func:`~rlcredit.experiments.runner.finish_experiment`). ``--chunk`` sets the planner pieces per Ray task
-(default: the backend's choice, about four tasks per CPU; ``--chunk 1`` is one task per piece).
+(default: the backend's choice, about eight tasks per CPU; ``--chunk 1`` is one task per piece).
 
 Target: 1,000 pieces and the report in under a minute on two cores.
 

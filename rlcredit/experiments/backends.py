@@ -412,8 +412,9 @@ class RayBackend:
         directory, else shipped as bytes (see the module docstring); ``"always"`` ships every piece (a
         cluster whose shared filesystem is slow); ``"never"`` requires the shared filesystem.
     chunk : int, optional
-        Planner pieces per Ray task. Default: enough for about four tasks per CPU of the cluster, at most
-        32 pieces a task, so a task is about a second of work and every CPU still gets several. Training
+        Planner pieces per Ray task. Default: enough for about eight tasks per CPU of the cluster, at most
+        32 pieces a task (about a second of work), so every CPU still gets several and none is left with a
+        long last task while the others idle. Training
         pieces (minutes each) always run one per task. A worker that dies fails the unfinished pieces of
         its task; what they wrote stays, and re-running the experiment continues them.
     """
@@ -518,10 +519,10 @@ class RayBackend:
 
 
 def _chunks(pieces: Sequence[Piece], chunk: int | None, cpus: int) -> list[list[Piece]]:
-    """Ray tasks' pieces: each training piece alone, planner pieces ``chunk`` at a time (default: about four
+    """Ray tasks' pieces: each training piece alone, planner pieces ``chunk`` at a time (default: about eight
     tasks per CPU, at most 32 pieces a task), in the given order."""
     plans = [p for p in pieces if p.kind != "train"]
-    size = chunk or max(1, min(32, len(plans) // (4 * cpus)))
+    size = chunk or max(1, min(32, len(plans) // (8 * cpus)))
     out = [[p] for p in pieces if p.kind == "train"]
     out += [plans[i : i + size] for i in range(0, len(plans), size)]
     return out

@@ -66,8 +66,9 @@ def test_training_pieces_run_alone_and_planner_pieces_in_chunks(tmp_path: Path) 
     assert [c[0].kind for c in chunks[:3]] == ["train"] * 3
     # Each piece once, training pieces first (the longest), then in the given order.
     assert [p.name for c in chunks for p in c] == [p.name for p in trains + plans]
-    # Default: about four tasks per CPU, never more than 32 pieces a task, never fewer than one.
+    # Default: about eight tasks per CPU, never more than 32 pieces a task, never fewer than one.
     assert [len(c) for c in backends._chunks(plans, None, cpus=2)] == [1] * 10
     many = [dataclasses.replace(plans[0], name=f"vi-s{i}") for i in range(1000)]
     assert {len(c) for c in backends._chunks(many, None, cpus=2)} == {32, 1000 % 32}
-    assert len(backends._chunks(many, None, cpus=8)) == 1000 // 31 + 1
+    assert {len(c) for c in backends._chunks(many, None, cpus=8)} == {15, 1000 % 15}  # 1000 // 64
+    assert {len(c) for c in backends._chunks(many[:100], None, cpus=2)} == {6, 100 % 6}
