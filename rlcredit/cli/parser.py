@@ -226,7 +226,8 @@ def _plan(p: argparse.ArgumentParser) -> None:
         "--out",
         default=None,
         help="with --episodes: the run directory (default runs/plan-<planner>-<env>-<time>); with --power: "
-        "the heatmap's directory (default runs/power-<env>); refused without either",
+        "the heatmap's directory (default a fresh runs/power-<env>-<time>; an existing heatmap there is "
+        "never overwritten); refused without either",
     )
     p.add_argument("--wandb", choices=WANDB_MODES, default="offline")
     p.add_argument("--layout-seed", type=int, default=None, help="the layout of a procedural env to plan on")

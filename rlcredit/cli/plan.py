@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from rlcredit.planning import (
 from rlcredit.planning.dp import FiniteHorizonResult, PlanResult
 from rlcredit.planning.occupancy import layout_reach
 from rlcredit.plots import power_heatmap
+from rlcredit.plots.grid import power_digits, power_table
 from rlcredit.runs.schema import RunConfig, RunSummary, keep_env_copy, write_config, write_summary
 from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
 from rlcredit.tracking.rundir import CONFIG_FILE
@@ -84,6 +86,13 @@ def run_plan(args: argparse.Namespace) -> int:
         )
     if args.out and args.episodes > 0 and (Path(args.out) / CONFIG_FILE).is_file():
         raise UserError(f"{args.out} is already a run directory: give a new --out")
+    if args.out and args.power:
+        taken = [p for p in POWER_FILES if (Path(args.out) / p).exists()]
+        if taken:
+            raise UserError(
+                f"{Path(args.out) / taken[0]} exists: --power never overwrites an earlier heatmap; give a new "
+                "--out (or none: a fresh runs/power-<env>-<time> directory)"
+            )
     kwargs = {} if args.layout_seed is None else {"layout_seed": args.layout_seed}
     env = rlcredit.make(args.env, **kwargs)
     base = env.unwrapped
@@ -151,23 +160,48 @@ def run_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+POWER_FILES = ("power.png", "power.svg")
+"""What ``rlcredit plan --power`` writes into its directory (with ``captions.json``)."""
+
+
 def _power(args: argparse.Namespace, base: GridWorldEnv, m: TabularMDP) -> None:
     if m.gamma >= 1.0:
         m = m.replace(gamma=0.99)
     res = power(m.replace(horizon=None), num_samples=args.samples, seed=args.seed)
     lay = base.layout
-    H, W = lay.shape
+    cells = lay.per_cell(res.power)  # on maps with objects: the mean over a cell's object configurations
+    plain = ~lay.wall & (lay.kind < 0)
     print(
-        f"\nPOWER (Turner et al. 2021), gamma {m.gamma:g}, {args.samples} uniform[0,1] state-reward samples:"
+        f"\nPOWER (Turner et al. 2021), gamma {m.gamma:g}, {args.samples} iid uniform [0, 1] state-reward "
+        f"samples; {power_digits(lay, cells)} decimals resolve the empty cells (min {np.nanmin(cells[plain]):.6f}, "
+        f"max {np.nanmax(cells[plain]):.6f}); rows and columns 0-based, wall border included, # a wall:"
     )
-    pw = np.where(lay.wall, np.nan, lay.per_cell(res.power)).reshape(H, W)  # mean over object configurations
-    for r in range(H):
-        print(" ".join("  ## " if np.isnan(v) else f"{v:4.2f}" for v in pw[r]))
-    out = Path(args.out or f"runs/power-{_env_name(args.env)}")
+    print(power_table(lay, res.power))
+    out = Path(args.out) if args.out else _fresh_dir(Path("runs"), f"power-{_env_name(args.env)}")
     out.mkdir(parents=True, exist_ok=True)
-    paths = power_heatmap(lay, res.power, res.stderr, out / "power", title=f"POWER on {base.map.name}")
+    paths = power_heatmap(
+        lay,
+        res.power,
+        res.stderr,
+        out / "power",
+        title=f"POWER on {base.map.name}",
+        gamma=m.gamma,
+        num_samples=args.samples,
+    )
     assert isinstance(paths, list)  # given a path, power_heatmap saves the figure and returns the files
     print(f"heatmap: {', '.join(str(p) for p in paths)}")
+
+
+def _fresh_dir(root: Path, name: str) -> Path:
+    """A new directory ``ROOT/NAME-YYYYmmdd-HHMMSS-xxxx`` (claimed atomically, like a run directory's)."""
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        candidate = root / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
 
 
 def _episodes(

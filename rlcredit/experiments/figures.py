@@ -19,6 +19,7 @@ import json
 import math
 import os
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib as mpl
@@ -31,7 +32,7 @@ from rlcredit.gridworld.registry import make
 from rlcredit.planning import power
 from rlcredit.planning.occupancy import layout_reach
 from rlcredit.plots import plot_experiment, style
-from rlcredit.plots.grid import draw_cells
+from rlcredit.plots.grid import cell_name, draw_cells, power_digits
 from rlcredit.plots.style import Plot
 
 __all__ = ["discoverability", "experiment_figures", "power_visits", "uniform_reach"]
@@ -58,7 +59,11 @@ def experiment_figures(
                 if fig == "discoverability":
                     discoverability(spec, evals, kind=arg or "button").save(out)
                 elif fig == "power":
-                    power_visits(exp_dir, spec, gamma=float(arg) if arg else None).save(out)
+                    plot = power_visits(exp_dir, spec, gamma=float(arg) if arg else None)
+                    if sum(f.partition(":")[0] == "power" for f in spec.figures) > 1:
+                        # one file per discount: two POWER figures must not overwrite each other
+                        plot = replace(plot, name=f"power_visits_gamma{plot.data['gamma']:g}")
+                    plot.save(out)
             except Exception as e:  # derived output: report and carry on
                 problems.append(f"figure {name}: {_why(e)}")
     return problems
@@ -162,7 +167,8 @@ def discoverability(spec: ExperimentSpec, evals: pd.DataFrame, *, kind: str = "b
         top.minorticks_off()
         top.tick_params(length=2, colors="#555555")
         ax.set_xlabel(f"P(uniform-random policy ever reaches the {kind} in an episode)")
-        ax.set_ylabel(f"fraction of seeds whose final policy goes to the {kind}")
+        # two lines: one line is taller than the axes and was clipped at the top of the figure
+        ax.set_ylabel(f"fraction of seeds whose final\npolicy goes to the {kind}")
         ax.legend(loc="center left")
         caption = _discoverability_caption(data, kind)
         style.finish(fig, f"Does the trained policy find the {kind}?", caption)
@@ -230,8 +236,9 @@ def power_visits(
         fig = style.new_figure(2.6 * cols, 2.7 * rows + 0.6)
         axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
         pw = cell_power
-        vmin, vmax = float(np.nanmin(pw)), float(np.nanmax(pw))
-        norm = mpl.colors.Normalize(vmin, vmax)
+        vmin, vmax_power = float(np.nanmin(pw)), float(np.nanmax(pw))
+        digits = power_digits(layout, pw)  # enough decimals to tell states (and agents) apart at any gamma
+        norm = mpl.colors.Normalize(vmin, vmax_power)
         floor = style.SEQUENTIAL(norm(np.nan_to_num(pw, nan=vmin)))[:, :3].reshape(H, W, 3)
         draw_cells(axes[0], layout, floor=floor)
         axes[0].set_title("POWER")
@@ -242,7 +249,7 @@ def power_visits(
             colours = style.COUNTS(vnorm(np.clip(v, vnorm.vmin, None)))[:, :3]
             colours[v <= 0] = 1.0
             draw_cells(ax, layout, floor=colours.reshape(H, W, 3))
-            ax.set_title(f"{agent}\nmean POWER {mean_power[agent]:.3f}", fontsize=8.5)
+            ax.set_title(f"{agent}\nmean POWER {mean_power[agent]:.{digits}f}", fontsize=8.5)
         fig.colorbar(
             mpl.cm.ScalarMappable(vnorm, style.COUNTS),
             ax=list(axes[1:panels]),
@@ -251,14 +258,18 @@ def power_visits(
         )
         for ax in axes[panels:]:
             ax.set_axis_off()
+        best = int(np.nanargmax(cell_power))
         caption = (
-            f"Left: POWER of each state ({num_samples} iid uniform state-reward samples, gamma {m.gamma:g}): the best "
-            f"average future reward available from it. Others: mean visits per test episode on {test.label} (log "
-            f"colour); the number is the visit-weighted mean POWER of the states the agent stands on."
+            f"Left: POWER of each state (gamma {m.gamma:g}, {num_samples} samples of an iid uniform [0, 1] reward "
+            f"per state): the best average future reward available from it; it ranges from {vmin:.{digits}f} to "
+            f"{vmax_power:.{digits}f} and peaks at {cell_name(best, W)}. Others: mean visits per test episode on "
+            f"{test.label} (log colour); the number is the visit-weighted mean POWER of the states the agent "
+            f"stands on."
         )
-        style.finish(fig, f"POWER and where each agent goes ({test.label})", caption)
-    data = {"power": res.power, "visits": visits, "mean_power": mean_power}
-    return style.Plot(fig, "power_visits", "POWER and where each agent goes", caption, data)
+        title = f"POWER (gamma {m.gamma:g}, {num_samples} samples) and where each agent goes ({test.label})"
+        style.finish(fig, title, caption)
+    data = {"power": res.power, "visits": visits, "mean_power": mean_power, "gamma": m.gamma}
+    return style.Plot(fig, "power_visits", title, caption, data)
 
 
 def _discoverability_caption(data: pd.DataFrame, kind: str) -> str:

@@ -137,8 +137,12 @@ def _frames(
     tile: int,
 ) -> list[np.ndarray]:
     H, W = layout.shape
-    bar = 36
+    bar = 50
     font, small = _font(13), _font(11)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines = header.split("\n")
+    # wide enough for the header: the env name must never be cut off on a small map
+    width = max(W * tile, *(int(probe.textlength(line, font=font)) + 8 for line in lines))
     frames = []
     total = 0.0
     for t, s in enumerate(states):
@@ -150,14 +154,15 @@ def _frames(
                 img[cy - 2 : cy + 2, cx - 2 : cx + 2] = (214, 39, 40)
         if t > 0:
             total += rewards[t - 1]
-        canvas = Image.new("RGB", (W * tile, H * tile + bar), "white")
-        canvas.paste(Image.fromarray(img), (0, bar))
+        canvas = Image.new("RGB", (width, H * tile + bar), "white")
+        canvas.paste(Image.fromarray(img), ((width - W * tile) // 2, bar))
         draw = ImageDraw.Draw(canvas)
-        draw.text((4, 2), header, fill=(30, 30, 30), font=font)
+        for i, line in enumerate(lines):
+            draw.text((4, 2 + 16 * i), line, fill=(30, 30, 30), font=font)
         status = f"t = {t}   return {total:+g}"
         if t > 0 and events[t - 1] is not None:
             status += f"   · {events[t - 1]}!"
-        draw.text((4, 18), status, fill=(80, 80, 80), font=small)
+        draw.text((4, 2 + 16 * len(lines)), status, fill=(80, 80, 80), font=small)
         frames.append(np.asarray(canvas))
     return frames
 
@@ -199,15 +204,19 @@ def episode_animation(
         )
     states, actions, rewards, events = rollout(layout, pi, seed=seed, greedy=greedy)
     mode = "greedy" if greedy else "sampled"
-    header = f"{run.algo} · update {u} · {'greedy' if greedy else 'sampled'}"
+    header = f"{run.algo} · {run.env_name()} · seed {run.seed}\nupdate {u} · {mode}"
     frames = _frames(layout, states, rewards, events, header, tile)
     entered = [e for e in events if e is not None]
     outcome = (
         f"ends by entering {entered[-1]}" if entered else f"ends at the time limit after {len(actions)} steps"
     )
     title = f"{run.algo} on {run.env_name()}: one {mode} episode"
+    trained = f"training seed {run.seed}" if run.seed is not None else "no training seed recorded"
+    layout_seed = int(df["layout_seed"].iloc[0]) if "layout_seed" in df.columns and len(df) else -1
+    on_layout = f", layout seed {layout_seed}" if layout_seed >= 0 else ""
     caption = (
-        f"One episode of the policy after update {u}, actions {mode} from its stored probabilities "
-        f"(seed {seed}); it {outcome} with return {rewards.sum():+.2f}."
+        f"One episode on {run.env_name()}{on_layout} of the {run.algo} policy ({trained}, run {run.path.name}) "
+        f"after update {u}, actions {mode} from its stored probabilities (episode seed {seed}); it {outcome} "
+        f"with return {rewards.sum():+.2f}."
     )
     return Episode(name, title, caption, u, greedy, seed, states, actions, rewards, events, frames)

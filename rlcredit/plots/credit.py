@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from matplotlib.colors import LinearSegmentedColormap, LogNorm, Normalize, SymLogNorm
 from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
 
 from rlcredit.gridworld.core import Layout
 from rlcredit.plots import style
@@ -255,7 +256,7 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
     }
     for i, (ax, key) in enumerate(zip(axes[:3], PANELS)):
         v = drawn[key][cells]
-        draw_cells(ax, layout, floor=np.ones((H, W, 3)))
+        draw_cells(ax, layout, floor=np.ones((H, W, 3)), neutral_objects=True)
         letter = "abc"[i]
         if not np.isfinite(v).any():
             ax.set_title(f"({letter}) {missing[key]}", fontsize=8)
@@ -267,7 +268,10 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
         pc.set_rasterized(len(active) > 400)
         scale = " (symmetric log scale)" if key != "dpi" else ""
         label = PANEL_LABELS["applied_raw" if key == "applied" and not centred else key]
-        fig.colorbar(pc, ax=ax, shrink=0.7, label=_wrap(label + scale, 48))
+        cb = fig.colorbar(pc, ax=ax, shrink=0.7, label=_wrap(label + scale, 48))
+        if isinstance(norm, SymLogNorm):
+            cb.set_ticks(symlog_ticks(m, norm.linthresh))
+            cb.ax.yaxis.set_minor_locator(NullLocator())
         ax.set_title(f"({letter}) {TITLES[key]}")
     ax_v = axes[3]
     vnorm = LogNorm(vmin=1, vmax=max(2, int(cell_visits.max())))
@@ -281,7 +285,7 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
         scalar_mappable(style.COUNTS, vnorm), ax=ax_v, shrink=0.7, label="steps learned from (log scale)"
     )
     ax_v.set_title("(d) visits")
-    kind_legend(axes[0], layout, ncol=3, start=False)
+    kind_legend(axes[0], layout, ncol=3, start=False, neutral_objects=True)
     kind_legend(
         ax_v,
         layout,
@@ -325,6 +329,19 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "credit_map", title, caption, data)
+
+
+def symlog_ticks(vmax: float, linthresh: float, *, per_side: int = 2) -> list[float]:
+    """Colour-bar ticks of a symmetric-log scale on ``[-vmax, vmax]``: 0 and at most ``per_side`` powers of ten
+    on each side, all at least ten times ``linthresh`` (ticks inside or at the edge of the linear range sit
+    too close to 0 and to each other to be read)."""
+    if vmax <= 0:
+        return [0.0]
+    top = int(np.floor(np.log10(vmax)))
+    low = int(np.ceil(np.log10(linthresh * 10)))
+    ks = list(range(top, low - 1, -1))[:per_side] if top >= low else []
+    pos = sorted(10.0**k for k in ks)
+    return [-p for p in reversed(pos)] + [0.0] + pos
 
 
 def _cellwise(

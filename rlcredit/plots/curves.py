@@ -12,12 +12,21 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 
 from rlcredit.plots import style
-from rlcredit.plots.data import Run, labels_for, open_run, planner_reach, planner_return, reach_kinds
+from rlcredit.plots.data import (
+    Run,
+    labels_for,
+    open_run,
+    planner_reach,
+    planner_reach_exact,
+    planner_return,
+    reach_kinds,
+)
 from rlcredit.plots.style import MIN_CI_SEEDS
 
 RunsLike = Run | str | os.PathLike[str] | Sequence[Run | str | os.PathLike[str]]
@@ -171,22 +180,39 @@ def _draw_group(ax: Axes, g: CurveGroup, colour: str, *, band: str) -> None:
 
 
 def _draw_references(
-    ax: Axes, refs: dict[str, float], *, fmt: str = "{:.3g}", clip: tuple[float, float] | None = None
+    ax: Axes,
+    refs: dict[str, float],
+    *,
+    fmt: str = "{:.3g}",
+    clip: tuple[float, float] | None = None,
+    planner_suffix: bool = True,
 ) -> None:
-    """Dashed horizontal lines at the planners' values (drawn at the axis edge when ``clip`` cuts them)."""
+    """Dashed horizontal lines at the planners' values (drawn at the axis edge when ``clip`` cuts them).
+
+    Each line is named at the right end of the axis; names of lines at the same height are stacked one text
+    line apart (never drawn over each other), and coinciding lines get different dash patterns.
+    """
     colours = style.label_colours(refs)
+    heights: dict[str, int] = {}
+    dashes: list[Any] = ["--", (0, (1, 1.5)), (0, (6, 2, 1, 2)), ":"]
     for lab, v in refs.items():
         y = v if clip is None else float(np.clip(v, *clip))
-        ax.axhline(y, color=colours[lab], ls="--", lw=1.4, label=f"{lab} (planner): {fmt.format(v)}")
+        same = f"{y:.6g}"  # lines at one height share a stack of names
+        k = heights.get(same, 0)
+        heights[same] = k + 1
+        ls = dashes[k % len(dashes)]
+        name = f"{lab} (planner)" if planner_suffix else lab
+        ax.axhline(y, color=colours[lab], ls=ls, lw=1.4, label=f"{name}: {fmt.format(v)}")
+        top = clip is not None and y > 0.5
         ax.annotate(
-            f"{lab} {fmt.format(v)}",
+            f"{lab.split(' (')[0]} {fmt.format(v)}",
             xy=(0.99, y),
             xycoords=("axes fraction", "data"),
             ha="right",
-            va="top" if clip is not None and y > 0.5 else "bottom",
+            va="top" if top else "bottom",
             fontsize=7,
             color=colours[lab],
-            xytext=(0, -2 if clip is not None and y > 0.5 else 2),
+            xytext=(0, (-2 - 9 * k) if top else (2 + 9 * k)),
             textcoords="offset points",
         )
 
@@ -272,23 +298,12 @@ def _reach_column(kind: str) -> str:
 
 
 def _planner_reach_is_exact(run: Run, kind: str) -> bool:
-    """Whether a planner run's reach figure is exact (``summary.json``) rather than an episode rate."""
-    key = "exact/intended" if kind == "intended" else f"exact/reach_{kind}"
-    v = run.summary.get(key)
-    try:
-        return v is not None and np.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
+    """Whether a planner run's reach figure is exact (from the model) rather than a rate over its episodes."""
+    return planner_reach_exact(run, kind) is not None
 
 
 def _planner_reach(run: Run, kind: str) -> float | None:
-    if kind != "intended":
-        return planner_reach(run, kind)
-    v = run.summary.get("exact/intended")
-    if v is not None:
-        return float(v)
-    m = run.metrics
-    return float(m["intended"].astype(float).mean()) if "intended" in m.columns and len(m) else None
+    return planner_reach(run, kind)
 
 
 @style.styled
@@ -332,7 +347,8 @@ def reach_curves(
     planners = [r for r in runs if r.is_planner]
     # a planner's figure is exact (VI/BI policies) or the rate over its episodes (MCTS): the label says which
     ref_labels = {
-        r.path: f"{labels[r.path]} ({'exact' if all(_planner_reach_is_exact(r, k) for k in kinds) else 'episode rate'})"
+        r.path: f"{labels[r.path]} (planner, "
+        f"{'exact' if all(_planner_reach_is_exact(r, k) for k in kinds) else 'rate over its test episodes'})"
         for r in planners
     }
     for kind in kinds:
@@ -360,7 +376,7 @@ def reach_curves(
                     *(None if a is None else np.clip(a, *clip) for a in (g.mean, g.low, g.high)),
                 )
             _draw_group(ax, g, colours[lab], band=band)
-        _draw_references(ax, refs[kind], fmt="{:.2g}", clip=clip)
+        _draw_references(ax, refs[kind], fmt="{:.2g}", clip=clip, planner_suffix=False)
         ax.set_title("intended objective" if kind == "intended" else f"reach {kind}")
         style.steps_axis(ax, trainers[0].x_label)
         style.probability_axis(ax, scale, floor)
@@ -373,7 +389,8 @@ def reach_curves(
             if n not in names:
                 handles.append(h)
                 names.append(n)
-    fig.legend(handles, names, loc="outside right upper")
+    # beside the panels' middle, clear of the title (which spans the whole figure width)
+    fig.legend(handles, names, loc="outside right center")
     for ax in axes.reshape(nrows, ncols)[:, 0]:
         ax.set_ylabel(f"P(ever reach | π_k){'' if scale == 'linear' else f' ({scale} scale)'}")
     env = trainers[0].env_name()
@@ -384,15 +401,18 @@ def reach_curves(
         else ""
     )
     ref_names = sorted({name for r in refs.values() for name in r})
-    exact_refs = [n.rsplit(" (", 1)[0] for n in ref_names if n.endswith("(exact)")]
-    rate_refs = [n.rsplit(" (", 1)[0] for n in ref_names if n.endswith("(episode rate)")]
+    exact_refs = [n.split(" (")[0] for n in ref_names if n.endswith(", exact)")]
+    rate_refs = [n.split(" (")[0] for n in ref_names if not n.endswith(", exact)")]
     story = ""
     if exact_refs:
-        story += f"; dashed lines: the planners' exact probability ({', '.join(exact_refs)})"
+        story += (
+            f"; horizontal lines of {', '.join(exact_refs)}: the planner's exact probability, computed from the model "
+            "for its policy"
+        )
     if rate_refs:
         story += (
-            f"; {'dashed lines' if not exact_refs else 'and'}: the fraction of the planner's test episodes "
-            f"that reached it ({', '.join(rate_refs)}; a sample, not exact)"
+            f"; horizontal lines of {', '.join(rate_refs)}: the fraction of the planner's test episodes that reached "
+            "it (a sample, not exact)"
         )
     caption = (
         "Solid lines: the exact probability that the trained policy π_k ever enters each kind of cell within "

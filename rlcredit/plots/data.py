@@ -36,6 +36,7 @@ __all__ = [
     "labels_for",
     "open_run",
     "planner_reach",
+    "planner_reach_exact",
     "planner_return",
     "policy_columns",
     "reach_kinds",
@@ -400,7 +401,10 @@ def planner_reach(run: Run, kind: str) -> float | None:
         if kind == "intended"
         else (f"exact/reach_{kind}", f"reach_rate/{kind}")
     )
-    for key in keys:
+    v = planner_reach_exact(run, kind)
+    if v is not None:
+        return v
+    for key in keys[1:]:
         v = _finite(run.summary.get(key))
         if v is not None:
             return v
@@ -409,6 +413,26 @@ def planner_reach(run: Run, kind: str) -> float | None:
     if col in m.columns and len(m):
         return float(pd.to_numeric(m[col].astype(float), errors="coerce").mean())
     return None
+
+
+def planner_reach_exact(run: Run, kind: str) -> float | None:
+    """A planner run's exact probability of reaching ``kind`` on the env it planned for, computed from the
+    model: ``summary.json`` ``exact/reach_<kind>`` (``exact/intended``), else the test-time evaluation's
+    ``exact_reach_<kind>`` (``exact_intended``) on its own env in ``eval.json``; None when neither exists
+    (e.g. MCTS, whose policy is only known through its episodes)."""
+    key = "exact/intended" if kind == "intended" else f"exact/reach_{kind}"
+    v = _finite(run.summary.get(key))
+    if v is not None:
+        return v
+    path = run.path / "eval.json"
+    if not path.is_file():
+        return None
+    try:
+        ev = json.loads(path.read_text(encoding="utf-8"))
+        own = ev["envs"][ev["train_env"]]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None
+    return _finite(own.get("exact_intended" if kind == "intended" else f"exact_reach_{kind}"))
 
 
 def reach_kinds(runs: Sequence[Run]) -> list[str]:

@@ -31,13 +31,16 @@ __all__ = [
     "PowerData",
     "ShapingData",
     "arrow_components",
+    "cell_name",
     "cell_rgb",
     "draw_cells",
     "draw_triangles",
     "env_map",
     "kind_legend",
     "policy_field",
+    "power_digits",
     "power_heatmap",
+    "power_table",
     "require_layout",
     "scalar_mappable",
     "shaping_layout",
@@ -74,29 +77,80 @@ def _setup(ax: Axes, layout: Layout) -> None:
         ax.spines[side].set_visible(False)
 
 
-def draw_cells(ax: Axes, layout: Layout, *, floor: np.ndarray | None = None, gridlines: bool = True) -> None:
+NEUTRAL_OBJECT = (0.36, 0.36, 0.36)
+"""Face colour of object cells (lava, goal, button, ...) on signed (diverging) panels: a neutral dark grey that
+no value of :data:`~rlcredit.plots.style.DIVERGING` takes, so a lava cell never reads as strong positive credit."""
+
+_HATCHES = ("xxx", "...", "///", "ooo", "\\\\\\", "+++")
+
+
+def object_hatch(k: int) -> str:
+    """The hatch pattern of object kind ``k`` (index in ``layout.kinds``) on signed panels."""
+    return _HATCHES[k % len(_HATCHES)]
+
+
+def cell_name(cell: int, width: int) -> str:
+    """A cell's position as every caption writes it: ``"row r, column c (0-based, wall border included)"``,
+    the indices of the map file and of ``env.unwrapped.layout`` (row 0 is the top wall)."""
+    r, c = divmod(int(cell), int(width))
+    return f"row {r}, column {c} (0-based, wall border included)"
+
+
+def draw_cells(
+    ax: Axes,
+    layout: Layout,
+    *,
+    floor: np.ndarray | None = None,
+    gridlines: bool = True,
+    neutral_objects: bool = False,
+) -> None:
     """Draw the map on ``ax``: walls, start cells and object cells in the renderer's colours.
 
     ``floor``: optional ``(H, W, 3)`` colours for the non-wall, non-object cells (a heat map); the cells of the
-    map are drawn over it.
+    map are drawn over it. ``neutral_objects``: draw object cells in :data:`NEUTRAL_OBJECT` grey, hatched per
+    kind (:func:`object_hatch`), instead of their renderer colour: for panels coloured by a diverging map,
+    whose red would otherwise be confused with lava's.
     """
     H, W = layout.shape
     rgb = cell_rgb(layout)
     if floor is not None:
         plain = (~layout.wall & (layout.kind < 0)).reshape(H, W)
         rgb = np.where(plain[..., None], floor, rgb)
+    if neutral_objects:
+        rgb = np.where((layout.kind >= 0).reshape(H, W)[..., None], np.array(NEUTRAL_OBJECT), rgb)
     _setup(ax, layout)
     ax.imshow(rgb, extent=(-0.5, W - 0.5, H - 0.5, -0.5), interpolation="nearest", zorder=0)
+    if neutral_objects:
+        for cell in np.flatnonzero((layout.kind >= 0) & ~layout.wall):
+            r, c = divmod(int(cell), W)
+            ax.add_patch(
+                Rectangle(
+                    (c - 0.5, r - 0.5),
+                    1,
+                    1,
+                    fill=False,
+                    hatch=object_hatch(int(layout.kind[cell])),
+                    edgecolor="#d9d9d9",
+                    lw=0,
+                    zorder=1,
+                )
+            )
     if gridlines:
         ax.vlines(np.arange(W + 1) - 0.5, -0.5, H - 0.5, color="white", lw=0.5, alpha=0.7, zorder=1)
         ax.hlines(np.arange(H + 1) - 0.5, -0.5, W - 0.5, color="white", lw=0.5, alpha=0.7, zorder=1)
 
 
 def kind_legend(
-    ax: Axes, layout: Layout, *, extra: list[Patch] | None = None, ncol: int | None = None, start: bool = True
+    ax: Axes,
+    layout: Layout,
+    *,
+    extra: list[Patch] | None = None,
+    ncol: int | None = None,
+    start: bool = True,
+    neutral_objects: bool = False,
 ) -> None:
     """A legend of the cell kinds present in the layout, under ``ax`` (``start=False`` when a heat map covers
-    the start cell)."""
+    the start cell; ``neutral_objects`` as drawn by :func:`draw_cells`, each labelled as off the colour scale)."""
     handles = [Patch(facecolor=style.cell_colour("wall"), label="wall")]
     if start and ((layout.start > 0) & (layout.kind < 0)).any():
         handles.append(
@@ -104,7 +158,18 @@ def kind_legend(
         )
     for k, name in enumerate(layout.kinds):
         if (layout.kind == k).any():
-            handles.append(Patch(facecolor=style.cell_colour(name, k), label=name))
+            if neutral_objects:
+                handles.append(
+                    Patch(
+                        facecolor=NEUTRAL_OBJECT,
+                        edgecolor="#d9d9d9",
+                        hatch=object_hatch(k),
+                        lw=0,
+                        label=name,
+                    )
+                )
+            else:
+                handles.append(Patch(facecolor=style.cell_colour(name, k), label=name))
     handles += extra or []
     ax.legend(
         handles=handles,
@@ -115,6 +180,8 @@ def kind_legend(
         handleheight=1.0,
         columnspacing=0.8,
         fontsize=7.5,
+        title="object cells in grey: not on the colour scale" if neutral_objects else None,
+        title_fontsize=7.5,
     )
 
 
@@ -281,18 +348,21 @@ def policy_field(
         quiver(ax, layout, states, probs[states], colour)
         ax.set_title(title)
     norm = style.signed_norm(delta[states])
-    draw_cells(axes[2], layout)
+    draw_cells(axes[2], layout, neutral_objects=True)
     pc = draw_triangles(axes[2], layout, states, delta[states], cmap=style.DIVERGING, norm=norm)
     axes[2].set_title("(c) Δπ(a|s) = (b) − (a)")
     fig.colorbar(pc, ax=axes[2], shrink=0.7, label="Δ probability of the action")
     kind_legend(axes[0], layout)
+    if layout.kinds and (layout.kind >= 0).any():
+        kind_legend(axes[2], layout, ncol=3, start=False, neutral_objects=True)
     title = f"{run.algo} on {run.env_name()}: the policy before and after training"
     tv = 0.5 * np.abs(delta[states]).sum(axis=1)
     top = states[np.argmax(tv)] if len(states) else 0
     caption = (
         f"Arrows point each way with length ∝ π(a|s); panel (c) colours each cell's four action "
         f"triangles red where training raised that action's probability and blue where it lowered it "
-        f"(largest change at row {top // W}, column {top % W}, total variation {tv.max() if len(tv) else 0:.2f})."
+        f"(largest change at {cell_name(int(layout.cell[top]), W)}, total variation "
+        f"{tv.max() if len(tv) else 0:.2f}); object cells are grey there, off the colour scale."
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "policy_field", title, caption, data)
@@ -421,7 +491,12 @@ def shaping_map(run: Run | str | os.PathLike[str], *, update: int | None = None)
         axc.set_title("every update")
         axc.legend()
     title = f"{run.algo} on {run.env_name()}: what one update moved"
-    why = " (the logged update that moved never-visited states most)" if chosen and share > 0 else ""
+    why = (
+        " (the logged update with the largest mean total variation at never-visited states, the dashed line "
+        "on the right)"
+        if chosen and share > 0
+        else ""
+    )
     caption = (
         f"Colour is how far update {u}{why} moved the action distribution at each state; outlined states "
         f"were visited by its batch and credited, and {share:.0%} of the movement fell on states it never "
@@ -489,6 +564,8 @@ def power_heatmap(
     out: str | os.PathLike[str] | None = None,
     *,
     title: str = "POWER",
+    gamma: float | None = None,
+    num_samples: int | None = None,
 ) -> list[Path] | style.Plot:
     """POWER (Turner et al. 2021) of every cell as a heat map with the value written in each cell.
 
@@ -501,13 +578,26 @@ def power_heatmap(
         File prefix: ``out.png`` and ``out.svg`` are written (caption in the directory's ``captions.json``)
         and their paths returned. Without it the :class:`~rlcredit.plots.style.Plot` is returned.
     title : str
+        Shown with the discount and the sample count appended when they are given.
+    gamma, num_samples : optional
+        The discount and the number of reward samples POWER was computed with: stated in the title and the
+        caption (figures of two discounts must never look alike).
     """
+    setting = ", ".join(
+        part
+        for part in (
+            f"gamma {gamma:g}" if gamma is not None else "",
+            f"{num_samples} reward samples" if num_samples is not None else "",
+        )
+        if part
+    )
     with style.rc():
         plot = _power_plot(
             layout,
             np.asarray(power, np.float64),
             None if stderr is None else np.asarray(stderr, np.float64),
-            title,
+            f"{title} ({setting})" if setting else title,
+            setting,
         )
     if out is None:
         return plot
@@ -515,7 +605,9 @@ def power_heatmap(
     return replace(plot, name=out.name).save(out.parent)
 
 
-def _power_plot(layout: Layout, power: np.ndarray, stderr: np.ndarray | None, title: str) -> style.Plot:
+def _power_plot(
+    layout: Layout, power: np.ndarray, stderr: np.ndarray | None, title: str, setting: str
+) -> style.Plot:
     H, W = layout.shape
     per_config = ""
     if layout.has_objects:  # one number per cell: the mean over the object configurations on it
@@ -534,7 +626,7 @@ def _power_plot(layout: Layout, power: np.ndarray, stderr: np.ndarray | None, ti
     fig = style.new_figure(max(3.6, 0.36 * W + 1.4), 0.36 * H + 1.7)
     ax = fig.subplots()
     draw_cells(ax, layout, floor=floor)
-    digits = int(np.clip(np.ceil(-np.log10(max(hi - lo, 1e-12))) + 1, 2, 4))
+    digits = min(power_digits(layout, power), 4)
     for s in np.flatnonzero(plain):
         r, c = divmod(int(s), W)
         light = 0.08 + 0.92 * norm(power[s]) < 0.55
@@ -557,11 +649,50 @@ def _power_plot(layout: Layout, power: np.ndarray, stderr: np.ndarray | None, ti
         else ""
     )
     caption = (
-        f"POWER is a state's average optimal value over random reward functions, i.e. how many options "
-        f"it keeps open; it peaks at row {best // W}, column {best % W}{err}.{per_config}"
+        f"POWER is a state's average optimal value over random reward functions"
+        f"{f' ({setting}, iid uniform [0, 1] per state)' if setting else ''}, i.e. how many options "
+        f"it keeps open; it peaks at {cell_name(best, W)}{err}.{per_config}"
     )
     style.finish(fig, title, caption)
     return style.Plot(fig, "power", title, caption, PowerData(power, stderr))
+
+
+def power_digits(layout: Layout, cells: np.ndarray) -> int:
+    """Decimals (2 to 6) that resolve per-cell POWER ``cells`` (H*W,) across the empty cells: the figure's cell
+    labels and ``rlcredit plan --power``'s table both use them, so at gamma near 1 (all values within a few
+    thousandths) neighbouring cells still print differently."""
+    plain = ~layout.wall & (layout.kind < 0)
+    shown = np.asarray(cells, dtype=np.float64)[plain]
+    shown = shown[np.isfinite(shown)]
+    spread = float(shown.max() - shown.min()) if shown.size else 1.0
+    return int(np.clip(np.ceil(-np.log10(max(spread, 1e-12))) + 1, 2, 6))
+
+
+def power_table(layout: Layout, power: np.ndarray) -> str:
+    """POWER of every cell as aligned text: one map row per line, ``#`` on walls, rows and columns numbered
+    0-based with the wall border included (as in every caption), :func:`power_digits` decimals, every column
+    as wide as its widest entry.
+
+    ``power``: ``(S,)``; on a map with objects each cell shows the mean over its object configurations.
+    """
+    H, W = layout.shape
+    cells = layout.per_cell(power)
+    digits = power_digits(layout, cells)
+    text = [
+        [
+            "#"
+            if layout.wall[r * W + c] or not np.isfinite(cells[r * W + c])
+            else f"{cells[r * W + c]:.{digits}f}"
+            for c in range(W)
+        ]
+        for r in range(H)
+    ]
+    width = max(len(t) for row in text for t in row)
+    width = max(width, len(str(W - 1)))
+    label_w = max(len("row"), len(str(H - 1)))
+    lines = [" " * label_w + " " + " ".join(f"{c:>{width}}" for c in range(W))]
+    lines += [f"{r:>{label_w}} " + " ".join(f"{t:>{width}}" for t in row) for r, row in enumerate(text)]
+    return "\n".join(lines)
 
 
 def _entry_rewards(layout: Layout) -> np.ndarray:
@@ -585,13 +716,11 @@ def _most_unvisited_movement(run: Run, updates: list[int]) -> int:
         df = read_shaping(run, u, columns=("visits", "tv", "wall", "terminal"))
         if "tv" not in df.columns:
             return updates[0]
-        moved = (
-            df["tv"]
-            .to_numpy(np.float64)[
-                (df["visits"].to_numpy() == 0) & ~df["wall"].to_numpy(bool) & ~df["terminal"].to_numpy(bool)
-            ]
-            .sum()
-        )
+        unvisited = df["tv"].to_numpy(np.float64)[
+            (df["visits"].to_numpy() == 0) & ~df["wall"].to_numpy(bool) & ~df["terminal"].to_numpy(bool)
+        ]
+        # the per-state mean: the quantity the right panel plots (metrics.csv shaping/unvisited_tv)
+        moved = float(unvisited.mean()) if unvisited.size else 0.0
         if moved > best_tv:
             best, best_tv = u, float(moved)
     return best

@@ -144,14 +144,20 @@ def plot_experiment(
     if contrast is not None or contrast_path.is_file():
         paths += contrast_bars(contrast_path, metrics=_spec_metrics(root)).save(out)
     for lab in dict.fromkeys(labels[r.path] for r in trainers):
-        members = sorted(
-            (r for r in trainers if labels[r.path] == lab and r.shaping_updates() and r.layout is not None),
-            key=lambda r: (r.seed is None, r.seed, str(r.path)),
-        )
-        if members:
-            paths += episode_animation(
-                members[0], seed=seed, greedy=greedy, name=f"episode_{slug(lab)}"
-            ).save(out)
+        for env in envs:  # one GIF per label and env: a label's runs on another map replay elsewhere
+            members = sorted(
+                (
+                    r
+                    for r in trainers
+                    if labels[r.path] == lab and r.env == env and r.shaping_updates() and r.layout is not None
+                ),
+                key=lambda r: (r.seed is None, r.seed, str(r.path)),
+            )
+            suffix = "" if len(envs) == 1 else f"_{slug(env.rsplit('/', 1)[-1])}"
+            if members:
+                paths += episode_animation(
+                    members[0], seed=seed, greedy=greedy, name=f"episode_{slug(lab)}{suffix}"
+                ).save(out)
     if per_run:
         for r in runs:
             paths += plot_run(r, seed=seed, greedy=greedy)

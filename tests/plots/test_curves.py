@@ -33,7 +33,7 @@ def test_reach_curves_of_seeds_and_planners(kit, tmp_path):
     # the seeds share their steps, so the interpolated mean at the logged steps is the plain mean
     np.testing.assert_allclose(np.interp(kit.STEPS, g.grid, g.mean), np.mean(list(reach.values()), axis=0))
     np.testing.assert_allclose(np.interp(kit.STEPS, g.grid, g.low), np.min(list(reach.values()), axis=0))
-    assert d.references["button"] == {"bi (exact)": 1.0}
+    assert d.references["button"] == {"bi (planner, exact)": 1.0}
 
 
 def test_a_planner_episode_rate_is_never_labelled_exact(kit, tmp_path):
@@ -48,11 +48,92 @@ def test_a_planner_episode_rate_is_never_labelled_exact(kit, tmp_path):
     summary["reach_rate/button"] = 0.5
     (mcts / "summary.json").write_text(json.dumps(summary))
     plot = reach_curves([*runs, mcts, kit.write_plan_run(tmp_path / "bi")], kinds=["button"])
-    assert plot.data.references["button"] == {"mcts (episode rate)": 0.5, "bi (exact)": 1.0}
+    assert plot.data.references["button"] == {
+        "mcts (planner, rate over its test episodes)": 0.5,
+        "bi (planner, exact)": 1.0,
+    }
     assert (
-        "fraction of the planner's test episodes that reached it (mcts; a sample, not exact)" in plot.caption
+        "horizontal lines of mcts: the fraction of the planner's test episodes that reached it (a sample, not "
+        "exact)" in plot.caption
     )
-    assert "the planners' exact probability (bi)" in plot.caption
+    assert "horizontal lines of bi: the planner's exact probability" in plot.caption
+
+
+def _vi_with_exact_figures_only_in_eval(kit, path, exact_button: float):
+    """A planner run as an experiment leaves it: ``summary.json`` has only episode rates, ``eval.json`` the
+    exact reach probabilities of its policy on its own env."""
+    import json
+
+    vi = kit.write_plan_run(path, algo="vi")
+    summary = json.loads((vi / "summary.json").read_text())
+    for key in [k for k in summary if k.startswith("exact/")]:
+        del summary[key]
+    summary["reach_rate/button"] = 1.0  # a rate that differs from the exact figure below
+    (vi / "summary.json").write_text(json.dumps(summary))
+    evaluation = {
+        "agent": "vi",
+        "kind": "plan",
+        "train_env": "E",
+        "envs": {"E": {"reach_button": 1.0, "exact_reach_button": exact_button}},
+    }
+    (vi / "eval.json").write_text(json.dumps(evaluation))
+    return vi
+
+
+def test_a_planner_with_an_exact_figure_in_its_evaluation_is_drawn_and_described_as_exact(kit, tmp_path):
+    """The demo's vi runs keep their exact reach probability in eval.json (the contrast table's
+    'exact P(button)'): the reach figure must draw that number and call it exact, while MCTS stays a sample."""
+    import json
+
+    runs = [kit.write_train_run(tmp_path / "ppo", credit=False, shaping=False)]
+    vi = _vi_with_exact_figures_only_in_eval(kit, tmp_path / "vi", exact_button=0.75)
+    mcts = kit.write_plan_run(tmp_path / "mcts", algo="mcts")
+    summary = json.loads((mcts / "summary.json").read_text())
+    for key in [k for k in summary if k.startswith("exact/")]:
+        del summary[key]
+    summary["reach_rate/button"] = 0.5
+    (mcts / "summary.json").write_text(json.dumps(summary))
+    plot = reach_curves([*runs, vi, mcts], kinds=["button"])
+    assert plot.data.references["button"] == {
+        "vi (planner, exact)": 0.75,  # eval.json's exact figure, not the summary's episode rate 1.0
+        "mcts (planner, rate over its test episodes)": 0.5,
+    }
+    assert "horizontal lines of vi: the planner's exact probability" in plot.caption
+    assert "horizontal lines of mcts: the fraction of the planner's test episodes" in plot.caption
+    assert "vi, " not in plot.caption and "(mcts, vi" not in plot.caption
+
+
+def test_planner_names_at_one_height_never_overlap_and_the_legend_clears_the_title(kit, tmp_path):
+    """Two planners that both always reach the button: their lines coincide, their names must not."""
+    import json
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Annotation
+
+    # three seeds: the long legend entry "ppo (mean of 3 seeds, range over 3 seeds)" reaches the title
+    runs = [
+        kit.write_train_run(tmp_path / f"ppo-s{s}", seed=s, credit=False, shaping=False) for s in range(3)
+    ]
+    planners = []
+    for algo in ("vi", "mcts"):
+        p = kit.write_plan_run(tmp_path / algo, algo=algo)
+        summary = json.loads((p / "summary.json").read_text())
+        summary["exact/reach_button"] = 1.0
+        (p / "summary.json").write_text(json.dumps(summary))
+        planners.append(p)
+    plot = reach_curves([*runs, *planners], kinds=["goal", "button", "intended"])
+    fig = plot.figure
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:
+        boxes = [t.get_window_extent(renderer) for t in ax.texts if isinstance(t, Annotation)]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                assert not a.overlaps(b), f"planner names drawn over each other in {ax.get_title()!r}"
+    title = fig.get_suptitle()
+    title_box = next(t for t in fig.texts if t.get_text() == title).get_window_extent(renderer)
+    # below the title's whole line, so no title (however long) can run into it
+    assert fig.legends and fig.legends[0].get_window_extent(renderer).y1 < title_box.y0
 
 
 def test_learning_curves_band_and_planner_line(kit, tmp_path):
