@@ -259,7 +259,12 @@ def _train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="default 0")
     p.add_argument("--out", default=None, help="run directory (default runs/ALGO-ENV-<time>)")
     p.add_argument("--root", default="runs", help="parent of generated run directories")
-    p.add_argument("--wandb", choices=WANDB_MODES, default="offline")
+    p.add_argument(
+        "--wandb",
+        choices=WANDB_MODES,
+        default=None,
+        help="wandb mirror (default offline; --resume uses the mode the run was started with)",
+    )
     p.add_argument(
         "--config", metavar="TOML", help="trainer config file (top-level keys or a table named ALGO)"
     )
@@ -316,8 +321,9 @@ def _experiment_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--wandb",
         choices=WANDB_MODES,
-        default="offline",
-        help="each piece is a wandb run in one group per experiment (default offline: `wandb sync` later)",
+        default=None,
+        help="each piece is a wandb run in one group per experiment (default offline: `wandb sync` later; "
+        "continuing an experiment uses the mode it was started with)",
     )
     p.add_argument(
         "--out",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from rlcredit.runs.schema import read_summary
 from rlcredit.tracking.rundir import CONFIG_FILE
 from rlcredit.tracking.wandb_mirror import sync_hint
 from rlcredit.trainers.config import CONFIGS
-from rlcredit.trainers.loop import train
+from rlcredit.trainers.loop import Run, TrainingInterrupted, train
 
 __all__ = ["run_train", "strip_algo_prefix"]
 
@@ -39,7 +40,32 @@ def strip_algo_prefix(algo: str, overrides: list[str]) -> list[str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train (or continue a run with ``--resume``), then print the run directory and its final figures."""
+    """Train (or continue a run with ``--resume``), then print the run directory and its final figures.
+
+    Interrupted (Ctrl-C, SIGTERM): the update under way finishes and is checkpointed, the command to continue
+    is printed, and the exit status is 130.
+    """
+    try:
+        run = _train(args)
+    except TrainingInterrupted as e:
+        print(f"rlcredit: interrupted: {e}", file=sys.stderr)
+        return 130
+    if run is None:
+        return 0
+    print(run.dir)
+    s = read_summary(run.dir)
+    if s is not None:
+        print(
+            f"  {s.global_step} steps, {s.updates} updates, "
+            f"mean return (last 100 episodes) {s.return_mean:.3g}, {s.SPS or float('nan'):.0f} steps/s"
+        )
+    hint = sync_hint(run.dir)
+    if hint:
+        print(hint)
+    return 0
+
+
+def _train(args: argparse.Namespace) -> Run | None:
     if args.list_config:
         if args.algo is None:
             raise UserError("--list-config needs the trainer: rlcredit train ppo --list-config")
@@ -47,7 +73,7 @@ def run_train(args: argparse.Namespace) -> int:
         width = max(len(r.name) for r in rows)
         for r in rows:
             print(f"{r.name.ljust(width)}  {r.type} = {r.default}\n{' ' * width}  {r.doc}")
-        return 0
+        return None
     progress = False if args.no_progress else None
     if args.resume:
         given = [flag for flag, dest in _FIXED_BY_RESUME.items() if getattr(args, dest) not in (None, [])]
@@ -86,14 +112,4 @@ def run_train(args: argparse.Namespace) -> int:
             env_kwargs=env_kwargs(args.env_kwargs, args.env_arg),
             announce=print,
         )
-    print(run.dir)
-    s = read_summary(run.dir)
-    if s is not None:
-        print(
-            f"  {s.global_step} steps, {s.updates} updates, "
-            f"mean return (last 100 episodes) {s.return_mean:.3g}, {s.SPS or float('nan'):.0f} steps/s"
-        )
-    hint = sync_hint(run.dir)
-    if hint:
-        print(hint)
-    return 0
+    return run

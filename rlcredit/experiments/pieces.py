@@ -369,9 +369,17 @@ def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
 
 
 def prepare_experiment(
-    spec: ExperimentSpec, out: str | os.PathLike[str] | None = None, *, root: str | os.PathLike[str] = "runs"
+    spec: ExperimentSpec,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    root: str | os.PathLike[str] = "runs",
+    wandb: str | None = None,
 ) -> tuple[Path, ExperimentSpec, dict[str, Any]]:
     """Create the experiment directory (or reopen it) and write ``experiment.toml``.
+
+    The wandb mode is recorded in the ``[experiment]`` table (``wandb``, default ``"offline"``); reopening
+    keeps the recorded mode, and a different ``wandb`` given is an error (experiments written before the mode
+    was recorded take the one given).
 
     Reopening an existing directory needs the same spec, apart from seeds: new seeds are added to the
     experiment (so ``--seeds 20`` after a 5-seed run adds seeds 5..19).
@@ -401,12 +409,20 @@ def prepare_experiment(
             )
         seeds = stored.seed_list + [s for s in spec.seed_list if s not in stored.seed_list]
         spec = stored if seeds == stored.seed_list else stored.with_seeds(seeds)
+        recorded = info.get("wandb")
+        if recorded is not None and wandb is not None and wandb != recorded:
+            raise ConfigError(
+                f"{exp_dir} was started with --wandb {recorded}; leave --wandb out to continue with it "
+                f"(not {wandb})"
+            )
+        info["wandb"] = recorded or wandb or "offline"
     else:
         exp_dir.mkdir(parents=True, exist_ok=True)
         info = {
             "run_id": exp_dir.name,
             "group": f"{spec.name}-{exp_dir.name}",
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "wandb": wandb or "offline",
         }
     _write_experiment(exp_dir, spec, info)
     return exp_dir, spec, info

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from rlcredit.config import to_dict
 from rlcredit.experiments.backends import ProgressTicker, make_backend
@@ -99,7 +99,7 @@ def run_experiment(
     backend: Literal["local", "ray"] = "local",
     address: str | None = None,
     workers: int | None = None,
-    wandb: WandbMode = "offline",
+    wandb: WandbMode | None = None,
     log: Log | None = print,
 ) -> ExperimentResult:
     """Run every unfinished piece of an experiment, then write the contrast table, figures and report.
@@ -118,8 +118,10 @@ def run_experiment(
         Ray cluster address (``"auto"`` or ``HOST:PORT``); None starts a local Ray.
     workers : int, optional
         Parallel pieces (local: default all cores; 1 runs the pieces in this process).
-    wandb : {"offline", "online", "disabled"}
+    wandb : {"offline", "online", "disabled"}, optional
         Every piece is a wandb run in the group ``NAME-RUN_ID``; the contrast table is logged to it too.
+        Default ``"offline"``; a continued experiment keeps the mode it was started with (a different one
+        given is an error).
     log : callable or None
         Receives progress lines (default ``print``).
 
@@ -127,11 +129,12 @@ def run_experiment(
     -------
     ExperimentResult
     """
-    if wandb not in WANDB_MODES:
+    if wandb is not None and wandb not in WANDB_MODES:
         raise ValueError(f"--wandb must be one of {', '.join(WANDB_MODES)}; got {wandb!r}")
     say = log or (lambda _line: None)
     t0 = time.perf_counter()
-    exp_dir, spec, info = prepare_experiment(spec, out, root=root)
+    exp_dir, spec, info = prepare_experiment(spec, out, root=root, wandb=wandb)
+    wandb = cast(WandbMode, info["wandb"])
     exp_dir = exp_dir.resolve()
     # One `rlcredit run` per experiment directory (a second one fails here naming the holder's pid). Released
     # at the end; after an exception, when this frame goes (the process exits, or the traceback is dropped).

@@ -14,6 +14,7 @@ runner's planner pieces, the SB3 :class:`~rlcredit.integrations.sb3.CreditCallba
     env = "rlcredit/ButtonRoom-v0"
     env_kind = "id"             # "id": an env id or map file that rebuilds the env; "factory": a callable
     env_sha256 = "..."          # a map file: the sha256 of its text, kept in the run directory as env.toml
+    wandb = "offline"           # trainers: the wandb mirror mode the run was started with (resume keeps it)
     seed = 0
     steps = 200000              # trainers: the env steps asked for
     episodes = 20               # planners: the episodes acted
@@ -49,6 +50,7 @@ from typing import Any, Literal
 
 from rlcredit.gridworld.maps import OVERRIDABLE
 from rlcredit.tracking.rundir import CONFIG_FILE, SUMMARY_FILE, RunDir
+from rlcredit.tracking.wandb_mirror import WANDB_MODES
 
 __all__ = [
     "ENV_COPY",
@@ -116,6 +118,8 @@ class RunConfig:
         Whether ``env`` rebuilds the env (an id or map file) or only names a factory.
     env_sha256 : str or None
         For a map file: the sha256 (hex) of its text, kept in the run directory as :data:`ENV_COPY`.
+    wandb : "offline" | "online" | "disabled" | None
+        Trainers: the wandb mirror mode the run was started with, which resuming keeps (None: not recorded).
     env_kwargs : mapping
         The env constructor's keyword arguments (None values are never stored).
     steps : int or None
@@ -139,6 +143,7 @@ class RunConfig:
     env_kind: Literal["id", "factory"] = "id"
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
     env_sha256: str | None = None
+    wandb: str | None = None
     steps: int | None = None
     episodes: int | None = None
     library: str = "rlcredit"
@@ -151,6 +156,8 @@ class RunConfig:
             raise RunSchemaError(f"run kind must be 'train' or 'plan', got {self.kind!r}")
         if self.env_kind not in ("id", "factory"):
             raise RunSchemaError(f"env_kind must be 'id' or 'factory', got {self.env_kind!r}")
+        if self.wandb is not None and self.wandb not in WANDB_MODES:
+            raise RunSchemaError(f"wandb must be one of {', '.join(WANDB_MODES)}, got {self.wandb!r}")
         clash = set(self.extra) & _RUN_FIELDS
         if clash:
             raise RunSchemaError(f"extra run keys {sorted(clash)} clash with RunConfig fields")
@@ -172,7 +179,7 @@ class RunConfig:
             "env": self.env,
             "env_kind": self.env_kind,
         }
-        for name in ("env_sha256", "seed", "steps", "episodes"):
+        for name in ("env_sha256", "seed", "steps", "episodes", "wandb"):
             value = getattr(self, name)
             if value is not None:
                 run[name] = value
@@ -471,6 +478,7 @@ def _config_from_data(data: Mapping[str, Any], where: Path) -> RunConfig:
         "env",
         "env_kind",
         "env_sha256",
+        "wandb",
         "seed",
         "steps",
         "episodes",
@@ -486,6 +494,9 @@ def _config_from_data(data: Mapping[str, Any], where: Path) -> RunConfig:
     env_kind = run.get("env_kind", "id")
     if env_kind not in ("id", "factory"):
         raise RunSchemaError(f"{where}: 'run.env_kind' must be 'id' or 'factory', got {env_kind!r}")
+    wandb = _maybe(run, "wandb", str, where)
+    if wandb is not None and wandb not in WANDB_MODES:
+        raise RunSchemaError(f"{where}: 'run.wandb' must be one of {', '.join(WANDB_MODES)}, got {wandb!r}")
     return RunConfig(
         kind=kind,
         algo=_need(run, "algo", str, where),
@@ -494,6 +505,7 @@ def _config_from_data(data: Mapping[str, Any], where: Path) -> RunConfig:
         env_kind=env_kind,
         env_kwargs=dict(_maybe(run, "env_kwargs", dict, where) or {}),
         env_sha256=_maybe(run, "env_sha256", str, where),
+        wandb=wandb,
         steps=_maybe(run, "steps", int, where),
         episodes=_maybe(run, "episodes", int, where),
         library=str(run.get("library", "rlcredit")),

@@ -25,12 +25,15 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from types import FrameType
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -68,7 +71,17 @@ from rlcredit.trainers.ppo import PPO
 from rlcredit.trainers.reinforce import Reinforce
 from rlcredit.trainers.rollout import EnvSource, VecEnv, make_env
 
-__all__ = ["FEW_UPDATES", "TRAINERS", "ExactFn", "OnUpdate", "Run", "plan_lines", "resolve_gamma", "train"]
+__all__ = [
+    "FEW_UPDATES",
+    "TRAINERS",
+    "ExactFn",
+    "OnUpdate",
+    "Run",
+    "TrainingInterrupted",
+    "plan_lines",
+    "resolve_gamma",
+    "train",
+]
 
 TRAINERS: dict[str, type[Trainer]] = {"ppo": PPO, "reinforce": Reinforce}
 
@@ -98,6 +111,52 @@ class Run:
     config: CommonConfig
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT/SIGTERM (or Ctrl-C); the run directory is kept and can be resumed.
+
+    Attributes
+    ----------
+    run_dir : Path
+    update : int or None
+        The update of the newest checkpoint (None: none was saved, the run starts over on resume).
+    """
+
+    def __init__(self, run_dir: Path, update: int | None) -> None:
+        self.run_dir, self.update = run_dir, update
+        where = f"checkpoint at update {update}" if update is not None else "no checkpoint yet"
+        super().__init__(f"{run_dir} kept ({where}); continue with: rlcredit train --resume {run_dir}")
+
+
+class _StopAfterUpdate:
+    """While training: the first SIGINT/SIGTERM lets the current update finish and be checkpointed, then
+    stops; a second one stops at once. Installed only in the main thread, over the default handlers."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopAfterUpdate:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
+                    self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        print(
+            f"\nrlcredit: {self.signal}: stopping after this update's checkpoint (send it again to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def _env_name(env: EnvSource) -> str:
     if isinstance(env, str):
         return env.removeprefix("rlcredit/").removesuffix(".toml").replace("/", "-")
@@ -112,7 +171,7 @@ def train(
     seed: int | None = None,
     out_dir: str | Path | None = None,
     root: str | Path = "runs",
-    wandb: WandbMode = "offline",
+    wandb: WandbMode | None = None,
     config: Mapping[str, Any] | CommonConfig | None = None,
     overrides: Sequence[str] = (),
     resume: str | Path | None = None,
@@ -142,8 +201,9 @@ def train(
         The run directory to create; None makes ``ROOT/ALGO-ENV-YYYYmmdd-HHMMSS-xxxx``.
     root : path
         Parent of generated run directories.
-    wandb : "offline" | "online" | "disabled"
-        The wandb mirror (the run directory is always written).
+    wandb : "offline" | "online" | "disabled", optional
+        The wandb mirror (the run directory is always written); default ``"offline"``. Recorded in
+        config.toml: ``resume`` keeps the recorded mode, and a different one given is an error.
     config : mapping or config dataclass, optional
         Trainer config fields (:class:`~rlcredit.trainers.PPOConfig`, :class:`~rlcredit.trainers.ReinforceConfig`).
     overrides : sequence of str
@@ -206,6 +266,7 @@ def train(
         if env_kwargs is not None and kwargs != stored_kwargs:
             raise ValueError(f"resume: env_kwargs={kwargs!r} differ from the run's {stored_kwargs!r}")
         algo, steps, seed, kwargs = stored.algo, stored.steps, stored.seed, stored_kwargs
+        wandb = _resume_wandb(run, stored.wandb, wandb)
         if env is None and stored.env_kind != "id":
             raise ValueError(f"resume: the run's env was a factory ({stored.env}); pass env= again")
         # A map file is rebuilt from the run directory's copy; a map file passed again must be the same text.
@@ -218,6 +279,7 @@ def train(
     else:
         if algo is None or env is None or steps is None:
             raise ValueError("train needs algo, env and steps (or resume=RUN_DIR)")
+        wandb = "offline" if wandb is None else wandb
         seed = 0 if seed is None else seed
         cfg = trainer_config(algo, config, overrides=overrides)
         if steps < 1:
@@ -239,6 +301,7 @@ def train(
                     env_kind="id" if isinstance(env, str) else "factory",
                     env_kwargs=kwargs,
                     env_sha256=env_sha256,
+                    wandb=wandb,
                     steps=steps,
                     config=to_dict(cfg),
                 ),
@@ -277,6 +340,22 @@ def train(
     finally:
         torch.set_num_threads(threads)
         lock.release()
+
+
+def _resume_wandb(run: RunDir, recorded: str | None, given: WandbMode | None) -> WandbMode:
+    """The wandb mode of a resumed run: the recorded one; a different ``given`` one is an error.
+
+    Runs written before the mode was recorded: ``given``, else ``"offline"`` if the run has a ``wandb``
+    folder (it was mirrored) and ``"disabled"`` if not.
+    """
+    if recorded is None:
+        return given or ("offline" if (run.path / "wandb").is_dir() else "disabled")
+    if given is not None and given != recorded:
+        raise ValueError(
+            f"resume: wandb mode {given!r} differs from the run's recorded {recorded!r}; "
+            "leave it out to continue with the recorded one"
+        )
+    return cast(WandbMode, recorded)
 
 
 FEW_UPDATES = 20
@@ -387,6 +466,10 @@ def _run(
             finished = run.read_summary()  # nothing left to run: keep the finished run's figures
     if found is not None:
         update, global_step = found.update, found.state["global_step"]
+        print(
+            f"rlcredit: {run.path}: resuming from update {update} (global step {global_step}); wandb {wandb}",
+            file=sys.stderr,
+        )
         trainer.load(found.tensors, found.state["trainer"], fallback_seed=seed + found.update)
         recent.extend(found.state["recent_returns"])
         wandb_id = found.state.get("wandb_id")
@@ -397,6 +480,7 @@ def _run(
     if shaping is not None:
         shaping.discard_after(update)
     last_checkpoint = checkpoints.paths(update)[1] if found is not None else None
+    saved_at = update if found is not None else None
 
     wb = WandbMirror(
         wandb if finished is None else "disabled",
@@ -459,7 +543,9 @@ def _run(
             },
         )
 
+    stop = _StopAfterUpdate()
     try:
+        stop.__enter__()
         while global_step < steps:
             update += 1
             lr = cfg.lr * (1.0 - global_step / steps) if cfg.anneal_lr else cfg.lr
@@ -507,10 +593,12 @@ def _run(
                 "charts/SPS": n_steps / elapsed if elapsed > 0 else float("nan"),
             }
             measurer.submit(job)
-            if last or (cfg.checkpoint_every and update % cfg.checkpoint_every == 0):
-                last_checkpoint = save()
+            if last or (cfg.checkpoint_every and update % cfg.checkpoint_every == 0) or stop.signal:
+                last_checkpoint, saved_at = save(), update
             bar.update(min(global_step, steps) - bar.n)
             bar.set_postfix(ret=f"{job.row['charts/episodic_return']:.3g}", refresh=False)
+            if stop.signal and not last:
+                raise KeyboardInterrupt(stop.signal)
     except FloatingPointError as e:
         status, error = "failed", str(e)
         where = (
@@ -519,10 +607,14 @@ def _run(
             else "no checkpoint was saved yet, so there is nothing to resume"
         )
         raise FloatingPointError(f"{e}; run stopped ({where})") from e
+    except KeyboardInterrupt as e:
+        status, error = "interrupted", f"{stop.signal or 'KeyboardInterrupt'} after update {measurer.logged_update}"
+        raise TrainingInterrupted(run.path, saved_at) from e
     except BaseException as e:
         status, error = "interrupted", f"{type(e).__name__}: {e}"
         raise
     finally:
+        stop.__exit__()
         bar.close()
         try:
             measurer.close()
