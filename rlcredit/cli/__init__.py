@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import gymnasium as gym
 
-from rlcredit.cli.common import UserError
+from rlcredit.cli.common import UserError, check_spec
 from rlcredit.cli.errors import one_line, quiet_numpy_warnings
 from rlcredit.cli.parser import COMMANDS, build_parser
 from rlcredit.tracking import CheckpointError
@@ -50,9 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
-    if args.command in SLOW_START:  # loading torch and numba takes seconds: say something at once
-        print(f"rlcredit {args.command}: starting (loading torch and the compiled planners) ...", flush=True)
     try:
+        if getattr(args, "spec", None) and args.command in ("run", "sweep"):
+            check_spec(args.spec)  # a mistyped spec fails before the slow start
+        if args.command in SLOW_START:  # loading torch and numba takes seconds: say something at once
+            print(
+                f"rlcredit {args.command}: starting (loading torch and the compiled planners) ...", flush=True
+            )
         # The command's module (and torch, numba, matplotlib with it) only now: `--help` stays light.
         module = importlib.import_module(f"rlcredit.cli.{COMMANDS[args.command]}")
         return int(getattr(module, f"run_{args.command}")(args) or 0)

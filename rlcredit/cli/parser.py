@@ -39,7 +39,8 @@ EXAMPLES = {
         "examples:\n  rlcredit plan --env rlcredit/ButtonRoom-v0\n"
         "  rlcredit plan --planner bi --env my_map.toml\n"
         "  rlcredit plan --planner mcts --env rlcredit/FourRoomsSlippery-v0 --episodes 20 --wandb disabled\n"
-        "  rlcredit plan --planner mcts --prior runs/ppo-ButtonRoom-v0-RUN --env rlcredit/ButtonRoom-v0\n"
+        "  rlcredit plan --planner mcts --prior runs/ppo-ButtonRoom-v0-20250101-120000-ab12 "
+        "--env rlcredit/ButtonRoom-v0\n"
         "  rlcredit plan --power --env rlcredit/FourRooms-v0"
     ),
     "train": (
@@ -75,9 +76,10 @@ EXAMPLES = {
     "demo": "examples:\n  rlcredit demo\n  rlcredit demo --out /tmp/demo --wandb disabled",
     "plot": (
         "examples:\n"
-        "  rlcredit plot runs/ppo-ButtonRoom-20250101-120000-ab12\n"
-        "  rlcredit plot runs/wirehead/            (an experiment: comparison figures + every run's figures)\n"
-        "  rlcredit plot runs/wirehead/ --no-runs --contrast runs/wirehead/contrast.csv\n"
+        "  rlcredit plot runs/ppo-ButtonRoom-v0-20250101-120000-ab12\n"
+        "  rlcredit plot runs/wirehead/20250101-120000    # an experiment: comparison figures + every run's\n"
+        "  rlcredit plot runs/wirehead/20250101-120000 --no-runs "
+        "--contrast runs/wirehead/20250101-120000/contrast.csv\n"
         "  rlcredit plot RUN_DIR --update 40 --greedy"
     ),
     "steer": (

@@ -13,6 +13,7 @@ reset, so its state is a seed and a list of actions that :meth:`ReplayEnv.restor
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -283,6 +284,8 @@ def make_env(
         raise ValueError(f"obs={obs!r} applies to rlcredit gridworlds only, not to {env!r}")
     if isinstance(env, str):
         env_id = env
+        if env_id not in gym.registry:
+            _check_gym_id(env_id)
 
         def factory() -> gym.Env:
             return gym.make(env_id, **kwargs)
@@ -305,6 +308,22 @@ def make_env(
             raise
         raise ValueError(f"{name}: bad env_kwargs {sorted(kwargs)}: {e}") from e
     return VecEnv(venv, name=name)
+
+
+def _check_gym_id(env_id: str) -> None:
+    """An id gymnasium does not know that looks like a built-in gridworld's: say which one was meant."""
+    from rlcredit.gridworld.registry import NAMESPACE, builtin_envs
+
+    ids = sorted(builtin_envs())
+    if f"{NAMESPACE}/{env_id}" in ids:
+        raise gym.error.Error(
+            f"unknown env id {env_id!r}: did you mean '{NAMESPACE}/{env_id}'? (rlcredit gridworlds are in the "
+            f"{NAMESPACE}/ namespace)"
+        )
+    bare = {i.split("/", 1)[1].lower(): i for i in ids}
+    close = difflib.get_close_matches(env_id.split("/", 1)[-1].lower(), list(bare), n=1, cutoff=0.8)
+    if close and ":" not in env_id:
+        raise gym.error.Error(f"unknown env id {env_id!r}: did you mean {bare[close[0]]!r}? (see rlcredit envs)")
 
 
 # ---------------------------------------------------------------------------------------------- storage
