@@ -311,6 +311,7 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
         else ""
     )
     never = int(np.sum(cell_visits[cells] == 0))
+    on_map = [name for k, name in enumerate(layout.kinds) if (layout.kind == k).any()]
     meaning = (
         "(a) the update's gradient pushed the action's logit up relative to the other actions there"
         if centred
@@ -321,6 +322,11 @@ def credit_map(run: Run | str | os.PathLike[str]) -> style.Plot:
         f"steps taking it were better than the policy's average, (c) its probability rose. An action never "
         f"taken got no credit of its own ({aimed_txt}); {never} of {len(active)} open cells were never "
         f"visited.{agree_txt}{pooled}"
+        + (
+            f" In (a)-(c) the object cells ({', '.join(on_map)}) are hatched grey, off the colour scale."
+            if on_map
+            else ""
+        )
         + (
             " Cells sum the states of their object configurations (change in π: their step-weighted mean)."
             if layout.has_objects

@@ -56,6 +56,9 @@ def test_lava_is_not_a_colour_of_the_diverging_map_and_the_legend_says_so(run_di
             if lg.get_title().get_text() == "object cells in grey: not on the colour scale"
         ]
         assert neutral, f"{plot.name}: no legend says the grey cells are off the colour scale"
+        assert "hatched grey, off the colour scale" in plot.caption or "grey there, off the colour scale" in (
+            plot.caption
+        )
         names = {t.get_text() for t in neutral[0].get_texts()}
         assert {"lava", "goal", "button"} <= names
         handle = next(
