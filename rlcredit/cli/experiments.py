@@ -100,7 +100,9 @@ def _run_steering_spec(args: argparse.Namespace) -> int:
         raise UserError(
             f"{args.spec} is a steering spec: only --out and --wandb apply (see rlcredit steer --help)"
         )
-    argv = ["steer", "--spec", args.spec, "--wandb", args.wandb or "offline"] + (["--out", args.out] if args.out else [])
+    argv = ["steer", "--spec", args.spec, "--wandb", args.wandb or "offline"] + (
+        ["--out", args.out] if args.out else []
+    )
     return run_steer(build_parser().parse_args(argv))
 
 

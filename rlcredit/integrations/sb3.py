@@ -69,7 +69,15 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from stable_baselines3 import A2C, PPO
+
+try:
+    from stable_baselines3 import A2C, PPO
+except ModuleNotFoundError as e:
+    if e.name is None or e.name.split(".")[0] != "stable_baselines3":
+        raise
+    raise ImportError(
+        "rlcredit.integrations.sb3 needs Stable-Baselines3, which is not installed: pip install stable-baselines3"
+    ) from None
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import obs_as_tensor

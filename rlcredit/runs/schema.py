@@ -210,11 +210,11 @@ class RunSummary:
     return_mean : float
         Mean episodic return: a trainer's last 100 episodes, a planner's episodes (NaN without episodes).
     return_std : float or None
-        Standard deviation of the planner's episode returns.
+        Standard deviation of the returns ``return_mean`` averages (None without episodes).
     updates : int or None
         Trainers: updates whose metrics row is written.
     episodes : int or None
-        Episodes finished (planners: acted; SB3: seen by the callback).
+        Episodes finished (trainers: over all updates logged; planners: acted; SB3: seen by the callback).
     SPS : float or None
         Env steps per second of this session.
     last_checkpoint : str or None

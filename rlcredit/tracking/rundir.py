@@ -249,8 +249,21 @@ def _git(args: list[str], cwd: Path) -> str | None:
     return out.strip()
 
 
+@functools.cache
+def _source_tree() -> Path | None:
+    """The clone rlcredit is imported from (an editable install: the package's parent holds ``.git``), else None.
+
+    An installed wheel's parent is ``site-packages``, never a clone, even when the venv lies inside one.
+    """
+    root = Path(__file__).resolve().parent.parent.parent
+    return root if (root / ".git").exists() else None
+
+
 def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The git commit of ``cwd`` (default: the working directory) and whether tracked files differ from it.
+    """The git commit of ``cwd`` and whether tracked files differ from it.
+
+    Default ``cwd``: the source tree the running rlcredit was imported from, when git tracks it (an editable
+    install from a clone, whatever the working directory); else ``"unknown"`` (an installed wheel).
 
     Two ``git`` subprocesses (about 15 ms on a loaded machine): compute it once per experiment and
     record it with :func:`recorded_git` rather than once per run directory.
@@ -260,7 +273,9 @@ def git_state(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     dict
         ``{"git_commit": SHA or "unknown"}``, plus ``"git_dirty": bool`` when the commit is known.
     """
-    where = Path(cwd) if cwd is not None else Path.cwd()
+    where = Path(cwd) if cwd is not None else _source_tree()
+    if where is None:
+        return {"git_commit": "unknown"}
     commit = _git(["rev-parse", "--verify", "HEAD"], where)
     info: dict[str, Any] = {"git_commit": commit or "unknown"}
     if commit:
@@ -293,7 +308,7 @@ def recorded_git(state: Mapping[str, Any]) -> Iterator[None]:
 
 
 def environment_info(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """What produced a run: package versions, git commit of ``cwd`` (default: the working directory), host.
+    """What produced a run: package versions, git commit of ``cwd`` (default: rlcredit's own source tree), host.
 
     Inside :func:`recorded_git` the git fields are the recorded ones and ``cwd`` is not consulted.
 

@@ -159,7 +159,9 @@ class _StopAfterUpdate:
 
 def _env_name(env: EnvSource) -> str:
     if isinstance(env, str):
-        return env.removeprefix("rlcredit/").removesuffix(".toml").replace("/", "-")
+        if env.endswith(".toml"):  # a map file: its name, not its directories
+            return Path(env).stem
+        return env.removeprefix("rlcredit/").replace("/", "-")
     return getattr(env, "__qualname__", type(env).__name__)
 
 
@@ -608,7 +610,10 @@ def _run(
         )
         raise FloatingPointError(f"{e}; run stopped ({where})") from e
     except KeyboardInterrupt as e:
-        status, error = "interrupted", f"{stop.signal or 'KeyboardInterrupt'} after update {measurer.logged_update}"
+        status, error = (
+            "interrupted",
+            f"{stop.signal or 'KeyboardInterrupt'} after update {measurer.logged_update}",
+        )
         raise TrainingInterrupted(run.path, saved_at) from e
     except BaseException as e:
         status, error = "interrupted", f"{type(e).__name__}: {e}"
@@ -624,6 +629,7 @@ def _run(
                 raise
         finally:
             wall = time.perf_counter() - started
+            rows = metrics.rows
             outcome = RunSummary(
                 status=status,
                 kind="train",
@@ -633,10 +639,13 @@ def _run(
                 global_step=global_step,
                 wall_seconds=wall,
                 return_mean=_mean(np.asarray(recent)),
+                return_std=float(np.std(recent)) if recent else None,
                 updates=measurer.logged_update,
+                episodes=int(sum(int(r.get("charts/episodes") or 0) for r in rows)),
                 SPS=(global_step - start_step) / wall if wall > 0 else float("nan"),
                 last_checkpoint=str(last_checkpoint) if last_checkpoint else None,
                 error=error,
+                figures=_final_figures(rows),
             )
             if finished is not None and status == "completed":
                 summary = finished
@@ -649,6 +658,16 @@ def _run(
             wb.finish(exit_code=0 if status == "completed" else 1)
             venv.close()
     return Run(run.path, policy, pd.read_csv(run.metrics_path), summary, cfg)
+
+
+def _final_figures(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """The last metrics row's ``exact/*`` and ``shaping/*`` values: the run's final exact figures."""
+    last = rows[-1] if rows else {}
+    return {
+        k: float(v)
+        for k, v in last.items()
+        if k.startswith(("exact/", "shaping/")) and isinstance(v, int | float) and not isinstance(v, bool)
+    }
 
 
 def _mean(x: np.ndarray) -> float:

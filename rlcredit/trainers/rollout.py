@@ -323,7 +323,9 @@ def _check_gym_id(env_id: str) -> None:
     bare = {i.split("/", 1)[1].lower(): i for i in ids}
     close = difflib.get_close_matches(env_id.split("/", 1)[-1].lower(), list(bare), n=1, cutoff=0.8)
     if close and ":" not in env_id:
-        raise gym.error.Error(f"unknown env id {env_id!r}: did you mean {bare[close[0]]!r}? (see rlcredit envs)")
+        raise gym.error.Error(
+            f"unknown env id {env_id!r}: did you mean {bare[close[0]]!r}? (see rlcredit envs)"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- storage

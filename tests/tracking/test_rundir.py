@@ -13,7 +13,7 @@ import pytest
 
 import rlcredit
 from rlcredit.config import load_dataclass
-from rlcredit.tracking import RunDir
+from rlcredit.tracking import RunDir, rundir
 from rlcredit.tracking import io as tio
 
 
@@ -67,7 +67,7 @@ def test_open_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_config_round_trip_with_meta(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)  # not a git work tree
+    monkeypatch.setattr(rundir, "_source_tree", lambda: None)  # an installed wheel: no clone to ask
     run = RunDir.create(tmp_path / "run")
     cfg = _Run(seed=7, ppo=_PPO(lr=3e-4, hidden=(32, 16)))
     run.write_config(cfg)
@@ -100,7 +100,7 @@ def test_config_records_git_commit(tmp_path: Path, monkeypatch) -> None:
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
     ).stdout.strip()
-    monkeypatch.chdir(repo)
+    monkeypatch.setattr(rundir, "_source_tree", lambda: repo)  # as if rlcredit were imported from this clone
     run = RunDir.create(tmp_path / "run")
     run.write_config({"seed": 0})
     meta = run.read_config()["_meta"]
@@ -109,6 +109,19 @@ def test_config_records_git_commit(tmp_path: Path, monkeypatch) -> None:
     run2 = RunDir.create(tmp_path / "run2")
     run2.write_config({"seed": 0})
     assert run2.read_config()["_meta"]["git_dirty"] is True
+
+
+def test_meta_names_the_commit_of_rlcredit_source_tree_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch
+) -> None:
+    clone = Path(rlcredit.__file__).resolve().parent.parent
+    if shutil.which("git") is None or not (clone / ".git").exists():
+        pytest.skip("rlcredit is not imported from a git clone")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
+    monkeypatch.chdir(tmp_path)  # not a git work tree
+    run = RunDir.create(tmp_path / "run")
+    run.write_config({"seed": 0})
+    assert run.read_config()["_meta"]["git_commit"] == head
 
 
 def test_config_none_in_list_rejected(tmp_path: Path) -> None:
