@@ -265,7 +265,7 @@ def _train(p: argparse.ArgumentParser) -> None:
         "--wandb",
         choices=WANDB_MODES,
         default=None,
-        help="wandb mirror (default offline; --resume uses the mode the run was started with)",
+        help="wandb mirror (default offline; --resume: the mode the run was started with)",
     )
     p.add_argument(
         "--config", metavar="TOML", help="trainer config file (top-level keys or a table named ALGO)"

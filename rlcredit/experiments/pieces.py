@@ -377,9 +377,9 @@ def prepare_experiment(
 ) -> tuple[Path, ExperimentSpec, dict[str, Any]]:
     """Create the experiment directory (or reopen it) and write ``experiment.toml``.
 
-    The wandb mode is recorded in the ``[experiment]`` table (``wandb``, default ``"offline"``); reopening
-    keeps the recorded mode, and a different ``wandb`` given is an error (experiments written before the mode
-    was recorded take the one given).
+    The wandb mode an experiment is started with is recorded in the ``[experiment]`` table (``wandb``: the
+    ``wandb`` given, default ``"offline"``); reopening keeps the record (experiments written before the mode
+    was recorded get the one given).
 
     Reopening an existing directory needs the same spec, apart from seeds: new seeds are added to the
     experiment (so ``--seeds 20`` after a 5-seed run adds seeds 5..19).
@@ -409,13 +409,7 @@ def prepare_experiment(
             )
         seeds = stored.seed_list + [s for s in spec.seed_list if s not in stored.seed_list]
         spec = stored if seeds == stored.seed_list else stored.with_seeds(seeds)
-        recorded = info.get("wandb")
-        if recorded is not None and wandb is not None and wandb != recorded:
-            raise ConfigError(
-                f"{exp_dir} was started with --wandb {recorded}; leave --wandb out to continue with it "
-                f"(not {wandb})"
-            )
-        info["wandb"] = recorded or wandb or "offline"
+        info.setdefault("wandb", wandb or "offline")
     else:
         exp_dir.mkdir(parents=True, exist_ok=True)
         info = {

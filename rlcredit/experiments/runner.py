@@ -120,8 +120,8 @@ def run_experiment(
         Parallel pieces (local: default all cores; 1 runs the pieces in this process).
     wandb : {"offline", "online", "disabled"}, optional
         Every piece is a wandb run in the group ``NAME-RUN_ID``; the contrast table is logged to it too.
-        Default ``"offline"``; a continued experiment keeps the mode it was started with (a different one
-        given is an error).
+        Default ``"offline"``; a continued experiment keeps the mode it was started with unless another is
+        given (then the log says so).
     log : callable or None
         Receives progress lines (default ``print``).
 
@@ -134,7 +134,10 @@ def run_experiment(
     say = log or (lambda _line: None)
     t0 = time.perf_counter()
     exp_dir, spec, info = prepare_experiment(spec, out, root=root, wandb=wandb)
-    wandb = cast(WandbMode, info["wandb"])
+    started_with = cast(WandbMode, info["wandb"])
+    if wandb is not None and wandb != started_with:
+        say(f"  wandb: {wandb} as asked (this experiment was started with {started_with})")
+    wandb = wandb or started_with
     exp_dir = exp_dir.resolve()
     # One `rlcredit run` per experiment directory (a second one fails here naming the holder's pid). Released
     # at the end; after an exception, when this frame goes (the process exits, or the traceback is dropped).

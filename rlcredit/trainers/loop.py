@@ -205,7 +205,7 @@ def train(
         Parent of generated run directories.
     wandb : "offline" | "online" | "disabled", optional
         The wandb mirror (the run directory is always written); default ``"offline"``. Recorded in
-        config.toml: ``resume`` keeps the recorded mode, and a different one given is an error.
+        config.toml: ``resume`` keeps the recorded mode unless another is given (and says so on stderr).
     config : mapping or config dataclass, optional
         Trainer config fields (:class:`~rlcredit.trainers.PPOConfig`, :class:`~rlcredit.trainers.ReinforceConfig`).
     overrides : sequence of str
@@ -345,7 +345,7 @@ def train(
 
 
 def _resume_wandb(run: RunDir, recorded: str | None, given: WandbMode | None) -> WandbMode:
-    """The wandb mode of a resumed run: the recorded one; a different ``given`` one is an error.
+    """The wandb mode of a resumed run: the recorded one, or ``given`` (then a line on stderr says so).
 
     Runs written before the mode was recorded: ``given``, else ``"offline"`` if the run has a ``wandb``
     folder (it was mirrored) and ``"disabled"`` if not.
@@ -353,10 +353,11 @@ def _resume_wandb(run: RunDir, recorded: str | None, given: WandbMode | None) ->
     if recorded is None:
         return given or ("offline" if (run.path / "wandb").is_dir() else "disabled")
     if given is not None and given != recorded:
-        raise ValueError(
-            f"resume: wandb mode {given!r} differs from the run's recorded {recorded!r}; "
-            "leave it out to continue with the recorded one"
+        print(
+            f"rlcredit: {run.path}: wandb {given} as asked (the run was started with {recorded})",
+            file=sys.stderr,
         )
+        return given
     return cast(WandbMode, recorded)
 
 

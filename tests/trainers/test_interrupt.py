@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from rlcredit.cli import main
-from rlcredit.config import ConfigError
 from rlcredit.credit.records import read_credit
 from rlcredit.runs.schema import read_config, read_summary
 from rlcredit.trainers.loop import TRAINERS, TrainingInterrupted, train
@@ -82,15 +81,13 @@ def test_cli_train_interrupted_prints_the_resume_command_and_resume_keeps_wandb_
     assert f"continue with: rlcredit train --resume {out}" in err and "checkpoint at update 3" in err
     assert read_config(out).wandb == "disabled"
 
-    assert main(["train", "--resume", str(out), "--wandb", "offline"]) == 2
-    assert "differs from the run's recorded 'disabled'" in capsys.readouterr().err
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0
     assert "resuming from update 3" in capsys.readouterr().err
     assert read_summary(out).status == "completed"
     assert not (out / "wandb").exists()  # no offline wandb run was made
 
 
-def test_resume_api_keeps_the_recorded_mode_and_refuses_another(tmp_path, corridor, monkeypatch):
+def test_resume_honours_a_different_mode_given_and_says_so(tmp_path, corridor, monkeypatch, capsys):
     with monkeypatch.context() as m, pytest.raises(TrainingInterrupted):
         _signal_during(m, 2)
         train(
@@ -102,9 +99,14 @@ def test_resume_api_keeps_the_recorded_mode_and_refuses_another(tmp_path, corrid
             wandb="disabled",
             progress=False,
         )
-    with pytest.raises(ValueError, match="recorded 'disabled'"):
-        train(resume=tmp_path / "r", env=corridor, wandb="online", progress=False)
-    train(resume=tmp_path / "r", env=corridor, progress=False)
+    config = tmp_path / "r" / "config.toml"
+    config.write_text(
+        config.read_text().replace('wandb = "disabled"', 'wandb = "offline"', 1)
+    )  # as if started so
+    assert read_config(tmp_path / "r").wandb == "offline"
+    capsys.readouterr()
+    train(resume=tmp_path / "r", env=corridor, wandb="disabled", progress=False)
+    assert "wandb disabled as asked (the run was started with offline)" in capsys.readouterr().err
     assert not (tmp_path / "r" / "wandb").exists()
 
 
@@ -117,7 +119,9 @@ def test_an_experiment_keeps_its_wandb_mode(tmp_path):
     assert info["wandb"] == "disabled"
     _, _, info = prepare_experiment(spec, tmp_path / "exp")  # `rlcredit run --resume EXP` gives no mode
     assert info["wandb"] == "disabled"
-    with pytest.raises(ConfigError, match="was started with --wandb disabled"):
-        prepare_experiment(spec, tmp_path / "exp", wandb="offline")
+    _, _, info = prepare_experiment(
+        spec, tmp_path / "exp", wandb="offline"
+    )  # the runner honours it and says so
+    assert info["wandb"] == "disabled"  # the record keeps the mode it was started with
     _, _, fresh = prepare_experiment(spec, tmp_path / "fresh")
     assert fresh["wandb"] == "offline"
