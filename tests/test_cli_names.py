@@ -28,7 +28,7 @@ def test_a_mistyped_spec_is_refused_before_the_slow_start(capsys, monkeypatch, t
         assert main(argv) == 2
         out, err = capsys.readouterr()
         assert "starting" not in out
-        assert err.startswith(f"rlcredit: error: spec not found: {argv[1]} (did you mean wirehead?)")
+        assert err.startswith(f"rlcredit: error: spec file not found: {argv[1]} (did you mean wirehead?)")
         assert "shipped specs: " in err and "demo" in err
 
 

@@ -54,4 +54,4 @@ def check_spec(spec: str) -> None:
     here = Path("runs").resolve() == shipped.resolve()
     close = difflib.get_close_matches(Path(spec).stem, names, n=1, cutoff=0.6)
     hint = f" (did you mean {f'runs/{close[0]}.toml' if here else close[0]}?)" if close else ""
-    raise UserError(f"spec not found: {spec}{hint}; shipped specs: {', '.join(names)}")
+    raise UserError(f"spec file not found: {spec}{hint}; shipped specs: {', '.join(names)}")

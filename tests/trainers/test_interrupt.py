@@ -41,7 +41,16 @@ def _files(run_dir, update):
 def test_a_signal_checkpoints_the_update_under_way_and_resume_equals_the_uninterrupted_run(
     tmp_path, corridor, monkeypatch, capsys, sig
 ):
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # what an interactive `rlcredit` has
+    # What an interactive `rlcredit` has (another library in this test process may have replaced them).
+    default = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
+    old = signal.signal(sig, default)
+    try:
+        _check_signal(tmp_path, corridor, monkeypatch, capsys, sig, default)
+    finally:
+        signal.signal(sig, old)
+
+
+def _check_signal(tmp_path, corridor, monkeypatch, capsys, sig, default):
     env = functools.partial(corridor, slip=0.2)
     kw = {"env": env, "steps": STEPS, "config": CFG, "wandb": "disabled", "progress": False}
     whole = train("ppo", out_dir=tmp_path / "whole", **kw)
@@ -53,7 +62,7 @@ def test_a_signal_checkpoints_the_update_under_way_and_resume_equals_the_uninter
     assert sorted(p.name for p in (cut / "checkpoints").glob("*.json")) == ["ckpt_000006.json"]
     assert len(pd.read_csv(cut / "metrics.csv")) == 6
     assert read_summary(cut).status == "interrupted"
-    assert signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL)  # handlers put back
+    assert signal.getsignal(sig) is default  # the handler is put back
     capsys.readouterr()
 
     train(resume=cut, env=env, progress=False)
