@@ -2,6 +2,8 @@
 
     python benchmarks/flagship.py wirehead-sweep runs/wirehead_sweep/main [--docs docs]
     python benchmarks/flagship.py experiment runs/credit_anatomy/main
+    python benchmarks/flagship.py docs --demo runs/demo/20261202-165229 \
+        --credit-anatomy runs/credit_anatomy/20261202-165530 --power runs/power/20261202-170327 [--docs docs]
 
 ``wirehead-sweep`` reads every finished piece of ``runs/wirehead_sweep.toml`` (``eval.json``), keeps the seeds
 for which every trainer piece finished (so each setting is compared on the same seeds), and prints, per preset,
@@ -12,14 +14,25 @@ one discoverability figure per preset (both entropy coefficients, value iteratio
 
 ``experiment`` prints an experiment's contrast table (``contrast.md``) and, per agent and training env, the number
 of finished seeds, so a README table can be pasted from a committed run's own files.
+
+``docs`` copies the flagship figures from the plots/ folders that ``rlcredit plot DIR`` wrote for the demo, the
+credit-anatomy and the power experiments into ``--docs`` and prints the README's "Flagship plots" table: every
+number in a row's description is read from that figure's caption in the plots/ folder's ``captions.json``, and
+each row names the run directory and the command that produced it. Run ``rlcredit plot DIR`` on each experiment
+first, so figures and captions come from the current code.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import shutil
 import sys
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -102,6 +115,146 @@ def experiment(exp_dir: Path) -> None:
     print(counts.to_string())
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One flagship figure: where ``rlcredit plot`` wrote it and how its README row reads."""
+
+    doc_name: str
+    experiment: str  # "demo" | "credit_anatomy" | "power"
+    source: str  # path inside the experiment directory, e.g. "ppo-Bridge3-s0/plots/credit_map.png"
+    alt: str
+    describe: str  # format string over the caption's named groups (see ``pattern``)
+    pattern: str  # regex with named groups, searched in the caption
+
+
+FLAGSHIP = (
+    Figure(
+        "discoverability.png",
+        "demo",
+        "plots/discoverability_button.png",
+        "discoverability",
+        "**Does the trained policy find the button?** Seeds (of {n_seeds}) whose final policy goes to the button (exact "
+        "P(ever reach it) > 0.5; MCTS: more than half its test episodes), on the demo's 2 envs, against the "
+        "uniform-random policy's exact probability of reaching it (in parentheses): {seeds}.",
+        r"Seeds going there: (?P<seeds>.+?)\. Bars",
+    ),
+    Figure(
+        "credit_map.png",
+        "demo",
+        "ppo-Bridge3-s0/plots/credit_map.png",
+        "credit map",
+        "**Where credit went** (PPO, Bridge3, seed 0): per cell and action, (a) the gradient weight the updates "
+        "applied, (b) the summed exact advantage of the steps taken, (c) the change in π, (d) visits. Steps aimed "
+        "into the button: {button}, so it got no credit; {unvisited} of {cells} open cells never visited; the sign "
+        "of (a) agrees with the direction π moved on {a} of {pairs} state-action pairs, (b) on {b}.",
+        r"aimed into button: (?P<button>[\d,]+);.*?(?P<unvisited>\d+) of (?P<cells>\d+) open cells were never "
+        r"visited\. The sign of \(a\) (?P<a>\d+%) and \(b\) (?P<b>\d+%) agrees with the direction π moved on "
+        r"(?P<pairs>[\d,]+) state-action pairs",
+    ),
+    Figure(
+        "credit_map_bridge1.png",
+        "demo",
+        "ppo-Bridge1-s0/plots/credit_map.png",
+        "credit map, Bridge1",
+        "**Where credit went where the button is found** (PPO, Bridge1, seed 0): {button} steps aimed into the "
+        "button were credited; the sign of (a) agrees with the change in π on {a} of {pairs} state-action pairs, "
+        "(b) on {b}.",
+        r"aimed into button: (?P<button>[\d,]+);.*?The sign of \(a\) (?P<a>\d+%) and \(b\) (?P<b>\d+%) agrees "
+        r"with the direction π moved on (?P<pairs>[\d,]+) state-action pairs",
+    ),
+    Figure(
+        "policy_field.png",
+        "demo",
+        "ppo-Bridge3-s0/plots/policy_field.png",
+        "policy field",
+        "**The policy before and after training** (PPO, Bridge3, seed 0), and Δπ per action: the largest change "
+        "is at row {row}, column {col}{note}, total variation {tv}.",
+        r"largest change at row (?P<row>\d+), column (?P<col>\d+)(?P<note> \([^)]*\))?, total variation "
+        r"(?P<tv>[\d.]+)",
+    ),
+    Figure(
+        "shaping_map.png",
+        "demo",
+        "ppo-Bridge3-s0/plots/shaping_map.png",
+        "shaping map",
+        "**What one update moved** (PPO, Bridge3, seed 0, update {update}: {why}): {share} of the change in π "
+        "fell on states its batch never visited, moved only by generalization.",
+        r"how far update (?P<update>\d+) \((?P<why>[^)]*)\).*?(?P<share>\d+%) of the movement fell on states it "
+        r"never visited",
+    ),
+    Figure(
+        "reach_bridge3.png",
+        "demo",
+        "plots/reach_ButtonRoomBridge3-v0.png",
+        "reach",
+        "**Exact P(ever reach ∣ π_k)** of the goal, the button, lava and the intended objective after every update "
+        "on Bridge3: PPO and REINFORCE, mean of {n_seeds} seeds with the range over seeds as a band; value "
+        "iteration's exact probability and the fraction of MCTS's test episodes as horizontal lines.",
+        r"(?P<any>)",
+    ),
+    Figure(
+        "credit_vs_exact.png",
+        "credit_anatomy",
+        "plots/credit_vs_exact.png",
+        "credit vs exact",
+        "**Sampled vs exact credit**: every step's advantage estimate against the exact A^π_t, for REINFORCE, "
+        "PPO's GAE λ sweep and PPO with a time-aware critic. Mean |Â − A^π_t| per step: {errors}.",
+        r"Mean \|Â − A\^π_t\| per step: (?P<errors>.+?) \(largest",
+    ),
+    Figure(
+        "power_visits.png",
+        "power",
+        "plots/power_visits.png",
+        "power",
+        "**POWER** (Turner et al. 2021) of each FourRooms state ({samples} iid uniform state-reward samples, "
+        "γ {gamma}) beside where each agent goes; each panel's number is the visit-weighted mean POWER of the "
+        "states the agent stands on.",
+        r"POWER of each state \((?P<samples>\d+) iid uniform state-reward samples, gamma (?P<gamma>[\d.]+)\)",
+    ),
+)
+
+
+def _command(exp_dir: Path) -> str:
+    """The command that wrote an experiment directory, from its experiment.toml's recorded argv."""
+    meta = tomllib.loads((exp_dir / "experiment.toml").read_text())["_meta"]
+    argv = list(meta["argv"])
+    return " ".join(["rlcredit", *argv[1:]])
+
+
+def _fail(msg: str) -> NoReturn:
+    print(msg, file=sys.stderr)
+    sys.exit(2)
+
+
+def flagship_docs(dirs: dict[str, Path], docs: Path | None) -> None:
+    """Copy the flagship figures into ``docs`` and print the README rows, numbers read from the captions."""
+    rows = []
+    for fig in FLAGSHIP:
+        exp_dir = dirs[fig.experiment]
+        png = exp_dir / fig.source
+        captions_file = png.parent / "captions.json"
+        if not png.is_file() or not captions_file.is_file():
+            _fail(f"{png}: missing (or no captions.json beside it); run `rlcredit plot {exp_dir}` first")
+        caption = json.loads(captions_file.read_text()).get(png.name)
+        if caption is None:
+            _fail(f"{captions_file}: no caption for {png.name}")
+        match = re.search(fig.pattern, caption, flags=re.S)
+        if match is None:
+            _fail(
+                f"{captions_file}: the caption of {png.name} no longer states what its README row quotes: {caption}"
+            )
+        n_seeds = tomllib.loads((exp_dir / "experiment.toml").read_text())["seeds"]
+        text = fig.describe.format(n_seeds=n_seeds, **match.groupdict(default="")).replace(
+            "|", r"\|"
+        )  # a bare | would end the table cell
+        source = f"`{exp_dir / fig.source}` (`{_command(exp_dir)}`, then `rlcredit plot {exp_dir}`)"
+        rows.append(f"| ![{fig.alt}](docs/{fig.doc_name}) | {text} From {source}. |")
+        if docs is not None:
+            shutil.copyfile(png, docs / fig.doc_name)
+    print("| | |\n|---|---|")
+    print("\n".join(rows))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
@@ -110,9 +263,19 @@ def main() -> None:
     w.add_argument("--docs", type=Path, default=None, help="copy the per-preset figures here")
     e = sub.add_parser("experiment")
     e.add_argument("exp_dir", type=Path)
+    d = sub.add_parser("docs", help="copy the flagship figures into docs/ and print the README table")
+    d.add_argument("--demo", type=Path, required=True, help="the `rlcredit demo` experiment directory")
+    d.add_argument(
+        "--credit-anatomy", type=Path, required=True, help="the runs/credit_anatomy.toml experiment"
+    )
+    d.add_argument("--power", type=Path, required=True, help="the runs/power.toml experiment directory")
+    d.add_argument("--docs", type=Path, default=None, help="copy the figures here (default: only print)")
     args = ap.parse_args()
     if args.what == "wirehead-sweep":
         wirehead_sweep(args.exp_dir, args.docs)
+    elif args.what == "docs":
+        dirs = {"demo": args.demo, "credit_anatomy": args.credit_anatomy, "power": args.power}
+        flagship_docs(dirs, args.docs)
     else:
         experiment(args.exp_dir)
 
