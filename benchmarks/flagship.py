@@ -229,6 +229,7 @@ def _fail(msg: str) -> NoReturn:
 def flagship_docs(dirs: dict[str, Path], docs: Path | None) -> None:
     """Copy the flagship figures into ``docs`` and print the README rows, numbers read from the captions."""
     rows = []
+    copies: list[tuple[Path, str]] = []
     for fig in FLAGSHIP:
         exp_dir = dirs[fig.experiment]
         png = exp_dir / fig.source
@@ -249,8 +250,10 @@ def flagship_docs(dirs: dict[str, Path], docs: Path | None) -> None:
         )  # a bare | would end the table cell
         source = f"`{exp_dir / fig.source}` (`{_command(exp_dir)}`, then `rlcredit plot {exp_dir}`)"
         rows.append(f"| ![{fig.alt}](docs/{fig.doc_name}) | {text} From {source}. |")
-        if docs is not None:
-            shutil.copyfile(png, docs / fig.doc_name)
+        copies.append((png, fig.doc_name))
+    if docs is not None:  # only once every figure and caption checked out, so docs/ is never half updated
+        for png, name in copies:
+            shutil.copyfile(png, docs / name)
     print("| | |\n|---|---|")
     print("\n".join(rows))
 
