@@ -32,14 +32,21 @@ the files are on disk before ``eval.json`` marks the piece finished (and before 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import io
 import multiprocessing
 import os
 import secrets
 import shutil
+import signal
+import socket
+import sys
 import tarfile
 import tempfile
+import threading
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -94,16 +101,12 @@ class ProgressTicker:
     def __init__(
         self, pieces: Sequence[Piece], say: Callable[[str], None], *, every: float = 15.0, first: float = 3.0
     ):
-        import threading
-
         self.pieces, self.say, self.every, self.first = list(pieces), say, every, first
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rlcredit-progress", daemon=True)
         self._t0 = 0.0
 
     def __enter__(self) -> ProgressTicker:
-        import time
-
         self._t0 = time.monotonic()
         if self.pieces:
             self._thread.start()
@@ -126,8 +129,6 @@ class ProgressTicker:
 
     def line(self) -> str | None:
         """``"  ... 12 s: 3/24 done; running ppo-Bridge1-s0 37%, vi-Bridge1-s0 0%"``, or None before any piece starts."""
-        import time
-
         done, running = 0, []
         for p in self.pieces:
             run = Path(p.run_dir)
@@ -194,11 +195,9 @@ def _cores() -> int:
 def _init_worker(parent: int | None = None) -> None:
     """Set up a worker process; with ``parent`` (the pid of the ``rlcredit run`` process) the worker also
     exits as soon as that process dies (:func:`exit_with_parent`)."""
-    import warnings
-
     if parent is not None:
         exit_with_parent(parent)
-    import torch
+    import torch  # heavy: only a worker process that will train needs it, never the CLI parsing a spec
 
     torch.set_num_threads(1)
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -217,13 +216,8 @@ def exit_with_parent(parent: int) -> None:
     a daemon thread polls the parent pid once a second. Either way, a parent that is already gone when this
     runs makes the worker exit at once.
     """
-    import signal
-    import sys
-
     armed = False
     if sys.platform.startswith("linux"):
-        import ctypes
-
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
@@ -233,8 +227,6 @@ def exit_with_parent(parent: int) -> None:
         os._exit(1)
     if armed:
         return
-    import threading
-    import time
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -556,8 +548,6 @@ def _partial(piece: Piece) -> bytes | None:
 
 def _check_reachable(address: str) -> None:
     """Fail fast on a ``HOST:PORT`` nobody listens on (``ray.init`` would retry for minutes)."""
-    import socket
-
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if address == "auto" or not sep or not port.isdigit():
         return
