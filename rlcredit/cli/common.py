@@ -39,7 +39,10 @@ def check_spec(spec: str) -> None:
     The error names the closest shipped spec as the user would type it (``runs/NAME.toml`` when the shipped
     specs are in ``./runs``, else ``NAME``) and lists the shipped specs.
     """
-    from rlcredit.experiments.spec import find_spec_file, specs_dir
+    from rlcredit.experiments.spec import (  # gymnasium: only commands that name a spec
+        find_spec_file,
+        specs_dir,
+    )
 
     try:
         find_spec_file(spec)

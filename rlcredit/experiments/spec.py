@@ -49,7 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rlcredit.config import ConfigError, load_dataclass, parse_value, read_toml, to_dict
+from rlcredit.config import ConfigError, apply_overrides, load_dataclass, parse_value, read_toml, to_dict
+from rlcredit.gridworld.maps import load_map, parse_region
+from rlcredit.gridworld.registry import builtin_envs, is_map_path, resolve
 from rlcredit.runs.schema import ENV_KWARGS, PLANNER_ALGOS, TRAINER_ALGOS
 
 __all__ = [
@@ -360,8 +362,6 @@ def load_spec(path: str | os.PathLike[str], *, overrides: Sequence[str] = ()) ->
         For a TOML syntax error, an unknown key, a value of the wrong type, an unknown env id or map file, an
         invalid trainer or planner config, or an unknown metric, naming the file and the key.
     """
-    from rlcredit.config import apply_overrides
-
     p = find_spec_file(path)
     data = apply_overrides(_read_spec_toml(p), list(overrides))
     return spec_from_data(data, source=str(p), base_dir=p.parent)
@@ -489,8 +489,6 @@ def env_label(id_or_path: str) -> str:
 
 
 def _resolve_variant(v: EnvVariant, key: str, source: str, base: Path) -> EnvVariant:
-    from rlcredit.gridworld.registry import builtin_envs, is_map_path
-
     env_id = v.id
     if is_map_path(env_id) or env_id.endswith(".toml"):
         cand = Path(env_id).expanduser()
@@ -500,8 +498,6 @@ def _resolve_variant(v: EnvVariant, key: str, source: str, base: Path) -> EnvVar
             raise ConfigError(f"{source}: key '{key}.id': map file not found: {env_id}")
         env_id = str(cand.resolve())
         try:
-            from rlcredit.gridworld.maps import load_map
-
             load_map(env_id)
         except ValueError as e:
             raise ConfigError(f"{source}: key '{key}.id': {str(e).splitlines()[0]}") from None
@@ -527,9 +523,6 @@ def _check_kwargs(env_id: str, kwargs: Mapping[str, Any], key: str, source: str)
     """Check an env variant's keyword arguments against its map now, blaming the spec (not the map file)."""
     if not kwargs:
         return
-    from rlcredit.gridworld.maps import load_map
-    from rlcredit.gridworld.registry import resolve
-
     for name in ("layout_seed", "num_layouts"):
         if name in kwargs:
             value = kwargs[name]
@@ -597,7 +590,9 @@ def _resolve_planner(name: str, p: PlannerSpec, source: str) -> PlannerSpec:
 
 
 def _check_trainer_config(algo: str, config: Mapping[str, Any], source: str) -> None:
-    from rlcredit.trainers.config import trainer_config
+    from rlcredit.trainers.config import (
+        trainer_config,  # heavy (torch): loading a spec to list or check it stays light
+    )
 
     try:
         trainer_config(algo, dict(config), source=source)
@@ -608,7 +603,7 @@ def _check_trainer_config(algo: str, config: Mapping[str, Any], source: str) -> 
 
 
 def _check_planner_config(algo: str, config: Mapping[str, Any], source: str) -> None:
-    from rlcredit.planning.planner import make_planner
+    from rlcredit.planning.planner import make_planner  # heavy (numba): only specs with planners pay for it
 
     sims = config.get("num_simulations")
     if "num_simulations" in config and (not isinstance(sims, int) or isinstance(sims, bool)):
@@ -636,18 +631,12 @@ def _dup(names: Sequence[str]) -> str:
 
 
 def _env_kinds(v: EnvVariant) -> tuple[str, ...]:
-    from rlcredit.gridworld.maps import load_map
-    from rlcredit.gridworld.registry import resolve
-
     path, variant = resolve(v.id)
     return load_map(path, variant).kinds
 
 
 def _obs_shape(v: EnvVariant, obs: str) -> tuple[int, ...]:
     """The observation shape a policy sees in an env variant (the number of states for ``index``)."""
-    from rlcredit.gridworld.maps import load_map
-    from rlcredit.gridworld.registry import resolve
-
     path, variant = resolve(v.id)
     spec = load_map(path, variant)
     H, W = spec.shape
@@ -690,8 +679,6 @@ def _check_spec(spec: ExperimentSpec, source: str) -> None:
         _check_name(agent, f"planners.{agent}", source)
     _check_trainer_envs(spec, source)
     for name, region in spec.eval.regions.items():
-        from rlcredit.gridworld.maps import parse_region
-
         try:
             parse_region(region, (9, 9))
         except ValueError as exc:

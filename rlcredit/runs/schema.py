@@ -288,7 +288,9 @@ def keep_env_copy(run: RunDir | str | os.PathLike[str], env: str) -> str | None:
 
     Call it before :func:`write_config` and record the result as :attr:`RunConfig.env_sha256`.
     """
-    from rlcredit.gridworld.registry import is_map_path
+    from rlcredit.gridworld.registry import (
+        is_map_path,  # gymnasium: the CLI parser imports this module for --help
+    )
 
     if not is_map_path(env):
         return None

@@ -147,7 +147,7 @@ class Checkpointer:
         TypeError
             If ``state`` holds something JSON cannot store (the message says where).
         """
-        import safetensors.torch
+        import safetensors.torch  # needs torch: reading a checkpoint's JSON state must not load it
 
         if isinstance(update, bool) or not isinstance(update, int | np.integer) or update < 0:
             raise ValueError(f"update must be a non-negative int; got {update!r}")
@@ -230,7 +230,7 @@ class Checkpointer:
         return found
 
     def _load(self, update: int) -> Checkpoint:
-        import safetensors.torch
+        import safetensors.torch  # needs torch: reading a checkpoint's JSON state must not load it
 
         st_path, js_path = self.paths(update)
         try:

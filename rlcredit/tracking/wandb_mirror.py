@@ -19,14 +19,20 @@ a run or experiment directory.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
+
+from rlcredit.config import to_dict
+from rlcredit.tracking.io import atomic_write_json
+from rlcredit.tracking.metrics import read_metrics_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -108,8 +114,6 @@ class WandbMirror:
             self.replaced = bool(stale)
         import wandb
 
-        from rlcredit.config import to_dict
-
         self._wandb = wandb
         if dir is not None:
             Path(dir).mkdir(parents=True, exist_ok=True)
@@ -132,8 +136,6 @@ class WandbMirror:
         self.run.define_metric(STEP_KEY)
         self.run.define_metric("*", step_metric=STEP_KEY)
         if dir is not None:  # how to reopen this wandb run later (mirror_plots), with the same attributes
-            from rlcredit.tracking.io import atomic_write_json
-
             atomic_write_json(
                 Path(dir) / "wandb" / MIRROR_FILE,
                 {
@@ -308,11 +310,6 @@ def mirror_plots(run_dir: str | os.PathLike[str], mode: WandbMode) -> list[str]:
 
     Returns the image keys logged (empty when disabled, or the run has no wandb record or no plots).
     """
-    import json
-    import tomllib
-
-    from rlcredit.tracking.metrics import read_metrics_csv
-
     run_dir = Path(run_dir)
     plots = sorted((run_dir / "plots").glob("*.png"))
     record_path = run_dir / "wandb" / MIRROR_FILE

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rlcredit.config import ConfigError, apply_overrides, load_dataclass
+from rlcredit.config import ConfigError, apply_overrides, load_dataclass, to_dict
 
 
 def _doc(default: Any, doc: str) -> Any:
@@ -283,8 +283,6 @@ def trainer_config(
             raise TypeError(f"trainer {algo!r} needs a {cls.__name__}, got {type(data).__name__}")
         if not overrides and preset is None:
             return data
-        from rlcredit.config import to_dict
-
         base = to_dict(data)
     else:
         base = data or {}

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from rlcredit.trainers.networks import OneHotLinear
+
 
 def flat_params(module: nn.Module) -> torch.Tensor:
     """All parameters of ``module`` as one detached 1-D tensor (copy), in ``named_parameters`` order."""
@@ -118,8 +120,6 @@ def _linear_stats(
     forward and one backward pass give every ``g_i`` and ``x_i`` (samples do not interact). Returns None
     for other architectures (the caller then uses :func:`per_sample_logp_grads`).
     """
-    from rlcredit.trainers.networks import OneHotLinear
-
     if not isinstance(actor, nn.Sequential):
         return None
     steps: list[tuple[nn.Module, str]] = []

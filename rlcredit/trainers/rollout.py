@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from rlcredit.gridworld import make_vec
+from rlcredit.gridworld.registry import NAMESPACE, builtin_envs
 from rlcredit.trainers.networks import ObsSpec, Policy
 
 EnvSource = str | Callable[[], gym.Env]
@@ -271,8 +273,6 @@ def make_env(
         if key in kwargs:
             raise ValueError(f"env_kwargs may not set {key!r}; use {where}")
     if isinstance(env, str) and (env.startswith("rlcredit/") or env.endswith(".toml")):
-        from rlcredit.gridworld import make_vec
-
         if obs is not None:
             kwargs["obs"] = obs
         try:
@@ -312,8 +312,6 @@ def make_env(
 
 def _check_gym_id(env_id: str) -> None:
     """An id gymnasium does not know that looks like a built-in gridworld's: say which one was meant."""
-    from rlcredit.gridworld.registry import NAMESPACE, builtin_envs
-
     ids = sorted(builtin_envs())
     if f"{NAMESPACE}/{env_id}" in ids:
         raise gym.error.Error(
