@@ -3,48 +3,33 @@
 from __future__ import annotations
 
 import os
-import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from rlcredit.cli import main
 from rlcredit.experiments.backends import ProgressTicker, piece_progress
 from rlcredit.experiments.spec import expand_pieces, load_spec
 from rlcredit.tracking.lock import DirLock
 
-SPEC = """
-name = "tiny"
-question = "Who writes this experiment?"
-seeds = 2
-run_plots = "none"
-metrics = ["return"]
-
-[[envs]]
-id = "rlcredit/ButtonRoomBridge0-v0"
-
-[trainers.ppo]
-steps = 1024
-config = { num_envs = 4, num_steps = 16, num_minibatches = 2 }
-
-[planners.vi]
-episodes = 4
-
-[eval]
-episodes = 1
-"""
+PPO = {"ppo": {"steps": 1024, "config": {"num_envs": 4, "num_steps": 16, "num_minibatches": 2}}}
 
 
-def _spec(tmp_path: Path) -> Path:
-    path = tmp_path / "tiny.toml"
-    path.write_text(textwrap.dedent(SPEC))
-    return path
+def _spec(write_spec: Callable[..., Path], tmp_path: Path) -> Path:
+    return write_spec(
+        tmp_path / "tiny.toml", "Who writes this experiment?", trainers=PPO, planners={"vi": {"episodes": 4}}
+    )
 
 
-def test_second_run_into_one_experiment_directory_is_refused(tmp_path: Path, capsys) -> None:
-    exp = tmp_path / "exp"
+def test_second_run_into_one_experiment_directory_is_refused(
+    write_spec: Callable[..., Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exp, spec = tmp_path / "exp", _spec(write_spec, tmp_path)
     exp.mkdir()
     with DirLock(exp, what="experiment directory"):  # another `rlcredit run --out exp` is running
-        code = main(["run", str(_spec(tmp_path)), "--out", str(exp), "--wandb", "disabled", "--workers", "1"])
+        code = main(["run", str(spec), "--out", str(exp), "--wandb", "disabled", "--workers", "1"])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(err) == 1, err
     assert err[0] == (
@@ -60,8 +45,8 @@ def _metrics(run: Path, rows: list[tuple[int, int]]) -> None:
     (run / "metrics.csv").write_text("\n".join(lines) + "\n")
 
 
-def test_progress_lines_read_the_run_directories(tmp_path: Path) -> None:
-    pieces = expand_pieces(load_spec(_spec(tmp_path)), tmp_path / "exp", wandb="disabled")
+def test_progress_lines_read_the_run_directories(write_spec: Callable[..., Path], tmp_path: Path) -> None:
+    pieces = expand_pieces(load_spec(_spec(write_spec, tmp_path)), tmp_path / "exp", wandb="disabled")
     ppo0, vi0, ppo1, vi1 = pieces
     ticker = ProgressTicker(pieces, lambda line: None)
     ticker._t0 = time.monotonic()
@@ -75,8 +60,10 @@ def test_progress_lines_read_the_run_directories(tmp_path: Path) -> None:
     assert ticker.line() == "  ... 0 s: 1/4 done; running ppo-s0 25%, vi-s0 evaluating, ppo-s1 starting"
 
 
-def test_ticker_speaks_before_the_first_piece_finishes(tmp_path: Path) -> None:
-    pieces = expand_pieces(load_spec(_spec(tmp_path)), tmp_path / "exp", wandb="disabled")
+def test_ticker_speaks_before_the_first_piece_finishes(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    pieces = expand_pieces(load_spec(_spec(write_spec, tmp_path)), tmp_path / "exp", wandb="disabled")
     said: list[str] = []
     with ProgressTicker(pieces, said.append, first=0.05, every=0.05):
         _metrics(Path(pieces[0].run_dir), [(1, 512)])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,42 +13,27 @@ from rlcredit.cli import main
 from rlcredit.experiments.runner import run_experiment
 from rlcredit.experiments.spec import load_spec
 
-SPEC = """
-name = "tiny"
-question = "Does the report notice a missing piece?"
-seeds = 3
-run_plots = "none"
-metrics = ["return"]
-
-[[envs]]
-id = "rlcredit/ButtonRoomBridge0-v0"
-
-[planners.vi]
-episodes = 1
-
-[eval]
-episodes = 2
-"""
+QUESTION = "Does the report notice a missing piece?"
 
 
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def experiment(tmp_path_factory: pytest.TempPathFactory, write_spec: Callable[..., Path]) -> Path:
     tmp = tmp_path_factory.mktemp("report")
-    (tmp / "tiny.toml").write_text(textwrap.dedent(SPEC))
-    result = run_experiment(
-        load_spec(tmp / "tiny.toml"), out=tmp / "exp", workers=1, wandb="disabled", log=None
-    )
+    spec = write_spec(tmp / "tiny.toml", QUESTION, seeds=3, eval={"episodes": 2})
+    result = run_experiment(load_spec(spec), out=tmp / "exp", workers=1, wandb="disabled", log=None)
     assert result.ok
     return result.exp_dir
 
 
-def test_complete_experiment_reports_without_warnings(experiment: Path, capsys) -> None:
+def test_complete_experiment_reports_without_warnings(
+    experiment: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["report", str(experiment)]) == 0
     assert "warning" not in capsys.readouterr().err
 
 
 def test_missing_and_garbled_pieces_fail_the_report_unless_partial(
-    experiment: Path, tmp_path: Path, capsys
+    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import shutil
 
@@ -71,7 +56,9 @@ def test_missing_and_garbled_pieces_fail_the_report_unless_partial(
         assert "vi-s1" not in json.dumps(table)
 
 
-def test_flipped_byte_in_a_credit_file_is_one_line(tmp_path: Path, capsys) -> None:
+def test_flipped_byte_in_a_credit_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = tmp_path / "run"
     rlcredit.train(
         "ppo",
@@ -99,7 +86,9 @@ def test_flipped_byte_in_a_credit_file_is_one_line(tmp_path: Path, capsys) -> No
     assert err[0].startswith(f"rlcredit: error: {credit}: damaged Parquet file"), err[0]
 
 
-def test_plot_of_an_experiment_warns_about_a_missing_piece(experiment: Path, tmp_path: Path, capsys) -> None:
+def test_plot_of_an_experiment_warns_about_a_missing_piece(
+    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     exp = tmp_path / "exp"

@@ -1,14 +1,7 @@
 """Running an experiment: its pieces (on a backend), then the contrast table, figures and report.
 
-An experiment directory ``runs/NAME/RUN_ID/`` holds::
-
-    experiment.toml     the resolved spec, plus an [experiment] table (run id, wandb group) and [_meta]
-    AGENT-sSEED/        one run directory per piece (train or plan), each with an eval.json
-    contrast.csv        the spec's metrics per agent x env variant: mean, bootstrap CI over seeds, IQM (long form)
-    contrast.md         the same as a table for reading (plus steps and wall time)
-    evals.csv           every test-time figure of every piece (one row per piece x test variant)
-    plots/              experiment figures (PNG + SVG) and captions.json
-    report.html         everything above in one self-contained page
+An experiment directory ``runs/NAME/RUN_ID/`` holds one run directory per piece and, once the pieces
+have run, the contrast table, figures and report (:mod:`rlcredit.experiments.pieces` lists every file).
 
 Running an experiment again (``--resume EXP_DIR``, or the same ``--out``) skips finished pieces
 (:mod:`rlcredit.experiments.pieces` runs one piece and owns the directory layout).

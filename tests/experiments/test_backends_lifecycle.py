@@ -8,27 +8,15 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-LONG_SPEC = """
-name = "long"
-question = "Do workers die with their parent?"
-seeds = 2
-run_plots = "none"
-metrics = ["return"]
-
-[[envs]]
-id = "rlcredit/ButtonRoomBridge0-v0"
-
-[trainers.ppo]
-steps = 100_000_000
-config = { num_envs = 4, num_steps = 16, checkpoint_every = 1000 }
-
-[eval]
-episodes = 1
-"""
+LONG_PPO = {
+    "ppo": {"steps": 100_000_000, "config": {"num_envs": 4, "num_steps": 16, "checkpoint_every": 1000}}
+}
+"""A PPO that trains far longer than the test waits."""
 
 
 def _children(pid: int) -> list[int]:
@@ -60,9 +48,16 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
-def test_pool_workers_exit_when_the_run_process_is_killed(tmp_path: Path) -> None:
-    spec = tmp_path / "long.toml"
-    spec.write_text(textwrap.dedent(LONG_SPEC))
+def test_pool_workers_exit_when_the_run_process_is_killed(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(
+        tmp_path / "long.toml",
+        "Do workers die with their parent?",
+        name="long",
+        trainers=LONG_PPO,
+        planners=None,
+    )
     env = {**os.environ, "WANDB_MODE": "disabled"}
     parent = subprocess.Popen(
         [

@@ -3,41 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
-import textwrap
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from rlcredit.experiments import backends
 from rlcredit.experiments.backends import LocalBackend
 from rlcredit.experiments.spec import expand_pieces, load_spec
 from rlcredit.tracking import rundir
 
-SPEC = """
-name = "tiny"
-question = "Which commit do the pieces record?"
-seeds = 3
-run_plots = "none"
-metrics = ["return"]
-
-[[envs]]
-id = "rlcredit/ButtonRoomBridge0-v0"
-
-[planners.vi]
-episodes = 1
-
-[eval]
-episodes = 1
-exact = false
-"""
+QUESTION = "Which commit do the pieces record?"
 
 
-def _pieces(tmp_path: Path, seeds: int = 3) -> list:
-    spec_file = tmp_path / "tiny.toml"
-    spec_file.write_text(textwrap.dedent(SPEC).replace("seeds = 3", f"seeds = {seeds}"))
+def _pieces(write_spec: Callable[..., Path], tmp_path: Path, seeds: int = 3) -> list:
+    spec_file = write_spec(
+        tmp_path / "tiny.toml", QUESTION, seeds=seeds, eval={"episodes": 1, "exact": False}
+    )
     return expand_pieces(load_spec(spec_file), tmp_path / "exp", wandb="disabled")
 
 
-def test_pieces_record_the_git_state_the_driver_asked_for_once(tmp_path: Path, monkeypatch) -> None:
+def test_pieces_record_the_git_state_the_driver_asked_for_once(
+    write_spec: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[list[str]] = []
 
     def fake_git(args: list[str], cwd: Path) -> str | None:
@@ -45,7 +34,7 @@ def test_pieces_record_the_git_state_the_driver_asked_for_once(tmp_path: Path, m
         return "0123abcd" * 5 if args[0] == "rev-parse" else " M f.txt"
 
     monkeypatch.setattr(rundir, "_git", fake_git)
-    pieces = _pieces(tmp_path)
+    pieces = _pieces(write_spec, tmp_path)
     results = LocalBackend(workers=1).run(pieces, lambda r: None)
     assert [r.status for r in results] == ["done"] * 3, [r.error for r in results]
     assert [a[0] for a in calls] == ["rev-parse", "status"]  # once for the experiment, not once per piece
@@ -57,8 +46,10 @@ def test_pieces_record_the_git_state_the_driver_asked_for_once(tmp_path: Path, m
     assert rundir.environment_info()["git_commit"] == "0123abcd" * 5 and len(calls) == 4
 
 
-def test_training_pieces_run_alone_and_planner_pieces_in_chunks(tmp_path: Path) -> None:
-    plans = _pieces(tmp_path, seeds=10)
+def test_training_pieces_run_alone_and_planner_pieces_in_chunks(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    plans = _pieces(write_spec, tmp_path, seeds=10)
     trains = [dataclasses.replace(p, kind="train", name=f"ppo-s{p.seed}") for p in plans[:3]]
     pieces = [trains[0], *plans[:5], trains[1], *plans[5:], trains[2]]
     chunks = backends._chunks(pieces, 4, cpus=2)

@@ -11,10 +11,10 @@ import json
 import os
 import shutil
 import subprocess
-import textwrap
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
@@ -25,22 +25,7 @@ from rlcredit.experiments.backends import RayBackend, pack_run_dir, unpack_run_d
 from rlcredit.experiments.spec import expand_pieces, load_spec  # noqa: E402
 from rlcredit.tracking import rundir  # noqa: E402
 
-SPEC = """
-name = "tiny"
-question = "Do pieces come back from another node?"
-seeds = 2
-run_plots = "none"
-metrics = ["return"]
-
-[[envs]]
-id = "rlcredit/ButtonRoomBridge0-v0"
-
-[planners.vi]
-episodes = 1
-
-[eval]
-episodes = 2
-"""
+QUESTION = "Do pieces come back from another node?"
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +43,8 @@ def cluster() -> Iterator[object]:
         c.shutdown()
 
 
-def _pieces(tmp_path: Path) -> list:
-    spec_file = tmp_path / "tiny.toml"
-    spec_file.write_text(textwrap.dedent(SPEC))
+def _pieces(write_spec: Callable[..., Path], tmp_path: Path) -> list:
+    spec_file = write_spec(tmp_path / "tiny.toml", QUESTION, eval={"episodes": 2})
     return expand_pieces(load_spec(spec_file), tmp_path / "exp", wandb="disabled")
 
 
@@ -69,11 +53,18 @@ def _can_mount() -> bool:
 
 
 @pytest.mark.slow
-def test_shared_filesystem_runs_pieces_in_place(cluster, tmp_path: Path) -> None:
-    pieces = _pieces(tmp_path)
-    calls = []
+def test_shared_filesystem_runs_pieces_in_place(
+    cluster: object, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    pieces = _pieces(write_spec, tmp_path)
+    calls: list[tuple[Any, ...]] = []
     unpack = backends.unpack_run_dir
-    backends.unpack_run_dir = lambda *a, **k: (calls.append(a), unpack(*a, **k))[1]
+
+    def counting_unpack(*a: Any, **k: Any) -> Any:
+        calls.append(a)
+        return unpack(*a, **k)
+
+    backends.unpack_run_dir = counting_unpack
     try:
         results = RayBackend().run(pieces, lambda r: None)
     finally:
@@ -87,9 +78,9 @@ def test_shared_filesystem_runs_pieces_in_place(cluster, tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_pieces_ship_back_when_the_node_cannot_write_the_experiment_directory(
-    cluster, tmp_path: Path
+    cluster: object, write_spec: Callable[..., Path], tmp_path: Path
 ) -> None:
-    pieces = _pieces(tmp_path)
+    pieces = _pieces(write_spec, tmp_path)
     exp = tmp_path / "exp"
     exp.mkdir()
     mounted = False
@@ -111,7 +102,7 @@ def test_pieces_ship_back_when_the_node_cannot_write_the_experiment_directory(
         # Every piece finds the directory read-only: unpacking waits until all have come back.
         shipped.append((args, kwargs))
 
-    ship = "auto"
+    ship: Literal["auto", "always", "never"] = "auto"
     if _can_mount():
         backends._write_markers = markers_then_read_only
     else:  # no way to make the directory read-only for the tasks alone: ship every piece instead
@@ -143,9 +134,10 @@ def test_pieces_ship_back_when_the_node_cannot_write_the_experiment_directory(
 
 
 @pytest.mark.slow
-def test_chunked_pieces_each_report_once_and_record_the_drivers_commit(cluster, tmp_path: Path) -> None:
-    spec_file = tmp_path / "tiny.toml"
-    spec_file.write_text(textwrap.dedent(SPEC).replace("seeds = 2", "seeds = 3"))
+def test_chunked_pieces_each_report_once_and_record_the_drivers_commit(
+    cluster: object, write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec_file = write_spec(tmp_path / "tiny.toml", QUESTION, seeds=3, eval={"episodes": 2})
     pieces = expand_pieces(load_spec(spec_file), tmp_path / "exp", wandb="disabled")
     seen: list[str] = []
     results = RayBackend(chunk=2).run(pieces, lambda r: seen.append(r.name))  # tasks of 2 and 1 pieces
