@@ -6,9 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -19,43 +20,33 @@ from rlcredit.experiments import pieces
 from rlcredit.experiments.runner import run_experiment
 from rlcredit.experiments.spec import load_spec
 
-TINY = """
-name = "tiny"
-question = "Does a tiny PPO press the button that value iteration presses?"
-seeds = 2
-metrics = ["return", "regret", "success", "reach_button", "exact_reach_button"]
-figures = ["discoverability"]
-
-[[envs]]
-id = "rlcredit/ButtonRoomBridge0-v0"
-name = "Bridge0"
-
-[trainers.ppo]
-steps = 1024
-config = { num_envs = 8, num_steps = 32, checkpoint_every = 1 }
-
-[planners.vi]
-episodes = 2
-
-[eval]
-episodes = 10
-"""
+QUESTION = "Does a tiny PPO press the button that value iteration presses?"
+PPO = {"ppo": {"steps": 1024, "config": {"num_envs": 8, "num_steps": 32, "checkpoint_every": 1}}}
+TINY = {
+    "metrics": ["return", "regret", "success", "reach_button", "exact_reach_button"],
+    "figures": ["discoverability"],
+    "run_plots": None,
+    "envs": [{"id": "rlcredit/ButtonRoomBridge0-v0", "name": "Bridge0"}],
+    "trainers": PPO,
+    "planners": {"vi": {"episodes": 2}},
+    "eval": {"episodes": 10},
+}
+"""PPO and value iteration on ButtonRoomBridge0 for two seeds, with per-run plots and the discoverability figure."""
 
 RUN_FILES = ["config.toml", "metrics.csv", "summary.json", "eval.json"]
 EXP_FILES = ["experiment.toml", "contrast.csv", "contrast.md", "evals.csv", "report.html"]
 
 
-def spec_file(tmp_path: Path, text: str = TINY) -> Path:
-    path = tmp_path / "tiny.toml"
-    path.write_text(textwrap.dedent(text))
-    return path
+def spec_file(write_spec: Callable[..., Path], tmp_path: Path, fields: dict[str, Any] = TINY) -> Path:
+    return write_spec(tmp_path / "tiny.toml", QUESTION, **fields)
 
 
-FAST = TINY.replace('figures = ["discoverability"]', 'run_plots = "none"')
+FAST = {**TINY, "figures": None, "run_plots": "none"}
+PLANNERS_ONLY = {**FAST, "trainers": None}
 
 
 def check_experiment(
-    exp: Path, pieces=("ppo-s0", "vi-s0", "ppo-s1", "vi-s1"), *, figures: bool = True
+    exp: Path, pieces: tuple[str, ...] = ("ppo-s0", "vi-s0", "ppo-s1", "vi-s1"), *, figures: bool = True
 ) -> None:
     for name in EXP_FILES:
         assert (exp / name).is_file(), name
@@ -86,12 +77,9 @@ def check_experiment(
 
 
 @pytest.mark.slow
-def test_local_process_pool_end_to_end_then_resume_skips(tmp_path, capsys):
-    exp = tmp_path / "exp"
-    assert (
-        main(["run", str(spec_file(tmp_path)), "--out", str(exp), "--workers", "2", "--wandb", "offline"])
-        == 0
-    )
+def test_local_process_pool_end_to_end_then_resume_skips(write_spec, tmp_path, capsys):
+    exp, spec = tmp_path / "exp", spec_file(write_spec, tmp_path)
+    assert main(["run", str(spec), "--out", str(exp), "--workers", "2", "--wandb", "offline"]) == 0
     out = capsys.readouterr().out
     assert "local, 2 worker processes" in out and f"report: {exp.resolve()}" in out
     check_experiment(exp)
@@ -101,14 +89,14 @@ def test_local_process_pool_end_to_end_then_resume_skips(tmp_path, capsys):
     assert list((exp / "wandb").glob("offline-run-*"))
 
     stamp = {p: (exp / p / "eval.json").stat().st_mtime_ns for p in ("ppo-s0", "vi-s1")}
-    assert main(["run", str(spec_file(tmp_path)), "--out", str(exp), "--wandb", "disabled"]) == 0
+    assert main(["run", str(spec), "--out", str(exp), "--wandb", "disabled"]) == 0
     out = capsys.readouterr().out
     assert "4 already finished, 0 to run" in out
     assert {p: (exp / p / "eval.json").stat().st_mtime_ns for p in stamp} == stamp
 
 
 @pytest.mark.slow
-def test_failed_piece_is_finished_by_resume(tmp_path, monkeypatch, capsys):
+def test_failed_piece_is_finished_by_resume(write_spec, tmp_path, monkeypatch, capsys):
     exp = tmp_path / "exp"
     original = pieces._evaluate_trained
 
@@ -122,7 +110,7 @@ def test_failed_piece_is_finished_by_resume(tmp_path, monkeypatch, capsys):
         main(
             [
                 "run",
-                str(spec_file(tmp_path, FAST)),
+                str(spec_file(write_spec, tmp_path, FAST)),
                 "--out",
                 str(exp),
                 "--workers",
@@ -149,10 +137,9 @@ def test_failed_piece_is_finished_by_resume(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_killed_experiment_resumes_from_checkpoint_with_nothing_lost(tmp_path):
-    text = FAST.replace("steps = 1024", "steps = 32768").replace("seeds = 2", "seeds = 1")
-    text = text.replace("checkpoint_every = 1", "checkpoint_every = 4")
-    spec = spec_file(tmp_path, text)
+def test_killed_experiment_resumes_from_checkpoint_with_nothing_lost(write_spec, tmp_path):
+    long_ppo = {"ppo": {"steps": 32768, "config": {"num_envs": 8, "num_steps": 32, "checkpoint_every": 4}}}
+    spec = spec_file(write_spec, tmp_path, {**FAST, "seeds": 1, "trainers": long_ppo})
     exp = tmp_path / "exp"
     cmd = [
         sys.executable,
@@ -204,28 +191,22 @@ def ray_session():
 
 
 @pytest.mark.slow
-def test_ray_backend_end_to_end(tmp_path, ray_session, capsys):
-    exp = tmp_path / "exp"
-    assert (
-        main(["run", str(spec_file(tmp_path)), "--out", str(exp), "--backend", "ray", "--wandb", "disabled"])
-        == 0
-    )
+def test_ray_backend_end_to_end(write_spec, tmp_path, ray_session, capsys):
+    exp, spec = tmp_path / "exp", spec_file(write_spec, tmp_path)
+    assert main(["run", str(spec), "--out", str(exp), "--backend", "ray", "--wandb", "disabled"]) == 0
     assert "ray (running session, 2 CPUs)" in capsys.readouterr().out
     assert ray_session.is_initialized()  # a session the caller started is left running
     check_experiment(exp)
 
 
 @pytest.mark.slow
-def test_report_command_rebuilds_the_report(tmp_path, capsys):
+def test_report_command_rebuilds_the_report(write_spec, tmp_path, capsys):
     exp = tmp_path / "exp"
-    text = FAST.replace(
-        "[trainers.ppo]\nsteps = 1024\nconfig = { num_envs = 8, num_steps = 32, checkpoint_every = 1 }\n", ""
-    )
     assert (
         main(
             [
                 "run",
-                str(spec_file(tmp_path, text)),
+                str(spec_file(write_spec, tmp_path, PLANNERS_ONLY)),
                 "--out",
                 str(exp),
                 "--workers",
@@ -243,14 +224,11 @@ def test_report_command_rebuilds_the_report(tmp_path, capsys):
     assert "value iteration presses" in (exp / "report.html").read_text()
 
 
-def test_sweep_command_runs_the_grid(tmp_path, capsys):
+def test_sweep_command_runs_the_grid(write_spec, tmp_path, capsys):
     exp = tmp_path / "exp"
-    text = FAST.replace(
-        "[trainers.ppo]\nsteps = 1024\nconfig = { num_envs = 8, num_steps = 32, checkpoint_every = 1 }\n", ""
-    )
     argv = [
         "sweep",
-        str(spec_file(tmp_path, text)),
+        str(spec_file(write_spec, tmp_path, PLANNERS_ONLY)),
         "--set",
         "vi.config.gamma=0.05,0.99",
         "--seeds",
@@ -274,30 +252,25 @@ def test_sweep_command_runs_the_grid(tmp_path, capsys):
     ]
 
 
-PLANNERS_ONLY = FAST.replace(
-    "[trainers.ppo]\nsteps = 1024\nconfig = { num_envs = 8, num_steps = 32, checkpoint_every = 1 }\n", ""
-)
-
-
-def test_same_out_needs_the_same_spec_and_more_seeds_extend_it(tmp_path, capsys):
+def test_same_out_needs_the_same_spec_and_more_seeds_extend_it(write_spec, tmp_path, capsys):
     exp = tmp_path / "exp"
     args = ["--out", str(exp), "--workers", "1", "--wandb", "disabled"]
-    assert main(["run", str(spec_file(tmp_path, PLANNERS_ONLY)), *args]) == 0
-    changed = spec_file(tmp_path, PLANNERS_ONLY.replace("episodes = 2", "episodes = 3"))
+    assert main(["run", str(spec_file(write_spec, tmp_path, PLANNERS_ONLY)), *args]) == 0
+    changed = spec_file(write_spec, tmp_path, {**PLANNERS_ONLY, "planners": {"vi": {"episodes": 3}}})
     assert main(["run", str(changed), *args]) == 2
     assert "different spec (first difference: 'planners.vi.episodes')" in capsys.readouterr().err
-    assert main(["run", str(spec_file(tmp_path, PLANNERS_ONLY)), *args, "--seeds", "3"]) == 0
+    assert main(["run", str(spec_file(write_spec, tmp_path, PLANNERS_ONLY)), *args, "--seeds", "3"]) == 0
     assert "2 already finished, 1 to run" in capsys.readouterr().out
     assert (exp / "vi-s2" / "eval.json").is_file()
     assert read_toml(exp / "experiment.toml")["seeds"] == 3
 
 
-def test_demo_command_prints_the_report_path_last(tmp_path, monkeypatch, capsys):
+def test_demo_command_prints_the_report_path_last(write_spec, tmp_path, monkeypatch, capsys):
     import rlcredit.cli.experiments
 
     shipped = tmp_path / "shipped"
     shipped.mkdir()
-    (shipped / "demo.toml").write_text(textwrap.dedent(PLANNERS_ONLY))
+    write_spec(shipped / "demo.toml", QUESTION, **PLANNERS_ONLY)
     monkeypatch.setattr(rlcredit.cli.experiments, "specs_dir", lambda: shipped)
     exp = tmp_path / "demo"
     assert main(["demo", "--out", str(exp), "--wandb", "disabled", "--workers", "1"]) == 0
