@@ -209,6 +209,18 @@ def policy_values(
     return PolicyValues(pi=pi, Q=Q, V=V, J=float(m.initial @ V[0]), Q_boot=Q_boot, V_boot=V_boot)
 
 
+def _matters(ct: Any) -> bool:
+    """Whether entering a cell of this legend entry can change reward, intent, a flag or the episode's end."""
+    return bool(
+        ct.reward != 0.0
+        or ct.terminal
+        or ct.reward_per_step != 0.0
+        or ct.intended_performance != ct.reward
+        or ct.cornered != 0.0
+        or ct.flag is not None
+    )
+
+
 def time_occupancy(m: TabularMDP, pi: np.ndarray, *, horizon: int | None = None) -> np.ndarray:
     """``d[t, s]``: probability that the episode is running and in state ``s`` at time ``t``.
 
@@ -452,10 +464,13 @@ class ExactCredit:
 
     @property
     def reach_kinds(self) -> tuple[str, ...]:
-        """Object kinds with a nonzero reward or that end the episode: the ones ``exact/reach_<kind>`` tracks."""
+        """The object kinds ``exact/reach_<kind>`` tracks: every kind that changes the reward, the intended
+        performance, a flag or the episode's end when entered (a reward, a per-step reward, a performance of its
+        own, a cornering penalty, a flag it switches, or terminal)."""
         if self._grid is None:
             return ()
-        found = {ct.kind for ct in self._grid.map.legend.values() if ct.reward != 0.0 or ct.terminal}
+        spec = self._grid.map
+        found = {ct.kind for ct in (*spec.legend.values(), *spec.objects) if _matters(ct)}
         return tuple(k for k in self._grid.map.kinds if k in found)
 
     def _key(self, layout_seed: int) -> int:
@@ -564,6 +579,31 @@ class ExactCredit:
             Q_boot=Q_boot,
             V_boot=V_boot,
         )
+
+    def intended(self, values: PolicyValues, layout_seed: int = -1) -> tuple[float, float]:
+        """Exact expected intended performance of an episode under ``values.pi``, and reward minus it.
+
+        ``sum_t sum_s d_t(s) sum_a pi(a|s) x(s, a)`` over the live (non-terminal) states, with ``d_t`` the
+        probability of being in ``s`` at time ``t`` of an episode from the start distribution (undiscounted,
+        cut at the time limit) and ``x`` the model's expected intended performance (``performance``) or
+        reward (``R``) of acting: the exact counterparts of an episode's summed ``info["performance"]`` and
+        of its return minus that.
+
+        Returns
+        -------
+        (performance, reward_minus_intended) : tuple of float
+        """
+        m, tables = self._model(layout_seed)
+        if tables is not None:
+            d, _ = tables.forward(values.pi, values.Q)
+        else:
+            d = time_occupancy(m, values.pi, horizon=values.Q.shape[0])
+        live = ~m.terminal
+        visits = d[:, live].sum(axis=0)
+        pi = values.pi[live]
+        perf = float(visits @ (pi * m.performance[live]).sum(axis=1))
+        ret = float(visits @ (pi * m.R[live]).sum(axis=1))
+        return perf, ret - perf
 
     def policy_gradient(
         self,

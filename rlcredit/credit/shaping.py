@@ -11,7 +11,8 @@ per state of the layout (walls and unvisited states included)::
 ``kl = KL(pi_before || pi_after)``. ``layout_seed`` names the layout (-1 for fixed maps).
 
 The same hook returns the update's exact scalars for ``metrics.csv`` (see :meth:`ShapingRecorder.__call__`):
-``exact/J``, ``exact/J_after``, ``exact/reach_<kind>``, ``exact/intended``, ``exact/grad_cos``,
+``exact/J``, ``exact/J_after``, ``exact/reach_<kind>``, ``exact/intended``, ``exact/performance``,
+``exact/reward_minus_intended``, ``exact/grad_cos``,
 ``shaping/mean_tv`` and ``shaping/unvisited_tv``.
 """
 
@@ -309,7 +310,10 @@ class ShapingRecorder:
             ``exact/J`` and ``exact/J_after`` (exact expected discounted return from the initial
             distribution under ``pi_k`` and ``pi_{k+1}``, time-limited, trainer's gamma),
             ``exact/reach_<kind>`` for every kind with a reward or terminal and ``exact/intended``
-            (probability under ``pi_k`` that the event happens in an episode), ``exact/grad_cos`` (when
+            (probability under ``pi_k`` that the event happens in an episode), ``exact/performance`` and
+            ``exact/reward_minus_intended`` (:meth:`ExactCredit.intended` of ``pi_k``: the expected episode
+            sum of the intended performance the map declares, and the expected return minus it; undiscounted),
+            ``exact/grad_cos`` (when
             :meth:`record_gradient` ran for this update), ``shaping/mean_tv`` and ``shaping/unvisited_tv``
             (mean total variation over the non-wall, non-terminal states the batch visited / never
             visited; NaN when there are none). Procedural maps average the exact scalars over the batch's
@@ -334,6 +338,9 @@ class ShapingRecorder:
             layout = self.exact.layout(seed)
             out.setdefault("exact/J", []).append(before.J)
             out.setdefault("exact/J_after", []).append(self.exact.evaluate(after, seed, boot=False).J)
+            perf, gap = self.exact.intended(before, seed)
+            out.setdefault("exact/performance", []).append(perf)
+            out.setdefault("exact/reward_minus_intended", []).append(gap)
             for event, h in before.reach.items():
                 name = "exact/intended" if event == "intended" else f"exact/reach_{event}"
                 out.setdefault(name, []).append(float(m.initial @ h))

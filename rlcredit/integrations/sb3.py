@@ -39,7 +39,8 @@ What is written, per rollout (= one update):
   the time and bootstraps at truncation): see :meth:`rlcredit.credit.ExactCredit.columns`; NaN otherwise.
 - ``shaping/update_000012.parquet`` (gridworlds): the policy on every state before and after ``train``.
 - a ``metrics.csv`` row: ``update, global_step, charts/episodic_return, charts/episodic_length`` (episodes
-  that ended in the rollout), SB3's ``train/*`` losses under rlcredit's names (``losses/policy_loss``,
+  that ended in the rollout; for envs that report ``info["performance"]`` also their intended performance
+  ``charts/episodic_performance`` and ``charts/reward_minus_intended``), SB3's ``train/*`` losses under rlcredit's names (``losses/policy_loss``,
   ``losses/value_loss``, ``losses/entropy``, ``losses/approx_kl``, ``losses/clipfrac``,
   ``losses/explained_variance``, ``charts/learning_rate``), ``charts/SPS``, ``time/elapsed``, and for
   gridworlds the ``exact/*`` and ``shaping/*`` scalars of :class:`rlcredit.credit.ShapingRecorder`.
@@ -209,6 +210,8 @@ class CreditCallback(BaseCallback):
         self._t = self._elapsed(np.zeros(self._n_envs, np.int64))
         self._episode = np.zeros(self._n_envs, np.int64)
         self._ret = np.zeros(self._n_envs)
+        self._perf = np.zeros(self._n_envs)
+        self._reports_performance = True
         self._len = np.zeros(self._n_envs, np.int64)
         self._start_time = time.time()
         self._start_steps = self.model.num_timesteps
@@ -222,7 +225,7 @@ class CreditCallback(BaseCallback):
         self._rewards: list[np.ndarray] = []
         self._terminated: list[np.ndarray] = []
         self._truncated: list[np.ndarray] = []
-        self._finished: list[tuple[float, int]] = []
+        self._finished: list[tuple[float, int, float]] = []
 
     def _on_step(self) -> bool:
         rewards = np.asarray(self.locals["rewards"], dtype=np.float64).reshape(-1).copy()
@@ -233,11 +236,15 @@ class CreditCallback(BaseCallback):
         self._terminated.append(dones & ~truncated)
         self._truncated.append(truncated)
         self._ret += rewards
+        self._reports_performance &= all("performance" in info for info in infos)
+        if self._reports_performance:
+            self._perf += np.array([float(info["performance"]) for info in infos])
         self._len += 1
         for i in np.flatnonzero(dones):
-            self._finished.append((float(self._ret[i]), int(self._len[i])))
+            self._finished.append((float(self._ret[i]), int(self._len[i]), float(self._perf[i])))
             self._episode_returns.append(float(self._ret[i]))
         self._ret[dones] = 0.0
+        self._perf[dones] = 0.0
         self._len[dones] = 0
         self._episode += dones
         self._t = self._elapsed(np.where(dones, 0, self._t + 1))
@@ -394,9 +401,13 @@ class CreditCallback(BaseCallback):
         row: dict[str, Any] = {
             "update": update,
             "global_step": p["global_step"],
-            "charts/episodic_return": float(np.mean([r for r, _ in finished])) if finished else float("nan"),
-            "charts/episodic_length": float(np.mean([n for _, n in finished])) if finished else float("nan"),
+            "charts/episodic_return": float(np.mean([r for r, _, _ in finished])) if finished else float("nan"),
+            "charts/episodic_length": float(np.mean([n for _, n, _ in finished])) if finished else float("nan"),
         }
+        if self._reports_performance:
+            perf = float(np.mean([q for _, _, q in finished])) if finished else float("nan")
+            row["charts/episodic_performance"] = perf
+            row["charts/reward_minus_intended"] = row["charts/episodic_return"] - perf
         logged = self.model.logger.name_to_value
         for key, column in _LOSSES:
             sign, key = (-1.0, key[1:]) if key.startswith("-") else (1.0, key)

@@ -69,7 +69,7 @@ from rlcredit.trainers.config import DEFAULT_GAMMA, CommonConfig, PPOConfig, tra
 from rlcredit.trainers.networks import Policy
 from rlcredit.trainers.ppo import PPO
 from rlcredit.trainers.reinforce import Reinforce
-from rlcredit.trainers.rollout import EnvSource, VecEnv, make_env
+from rlcredit.trainers.rollout import EnvSource, Episodes, VecEnv, make_env
 
 __all__ = [
     "FEW_UPDATES",
@@ -591,6 +591,7 @@ def _run(
                 "charts/episodic_return": _mean(episodes.returns),
                 "charts/episodic_length": _mean(episodes.lengths),
                 "charts/episodes": len(episodes.returns),
+                **_performance_columns(episodes),
                 "charts/learning_rate": lr,
                 **result.metrics,
                 "charts/SPS": n_steps / elapsed if elapsed > 0 else float("nan"),
@@ -668,6 +669,17 @@ def _final_figures(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         k: float(v)
         for k, v in last.items()
         if k.startswith(("exact/", "shaping/")) and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def _performance_columns(episodes: Episodes) -> dict[str, float]:
+    """Sampled intended performance of the episodes that ended (none for envs that do not report it)."""
+    if episodes.performance is None:
+        return {}
+    perf = _mean(episodes.performance)
+    return {
+        "charts/episodic_performance": perf,
+        "charts/reward_minus_intended": _mean(episodes.returns) - perf,
     }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -98,6 +98,9 @@ class VecEnv:
         Episode time limit if known.
     gamma : float or None
         The discount the env declares (an rlcredit map's ``gamma``, after env keyword overrides), else None.
+    performance : (N,) float64 or None
+        Intended performance of the last :meth:`step` of every sub-env (``info["performance"]``, hidden from
+        the trainers' losses; rlcredit gridworlds report it), None for envs that do not report it.
     """
 
     def __init__(self, venv: gym.vector.VectorEnv, *, name: str = "env") -> None:
@@ -123,6 +126,7 @@ class VecEnv:
         self.time_limit = _time_limit(venv)
         map_gamma = getattr(getattr(venv, "map", None), "gamma", None)
         self.gamma: float | None = None if map_gamma is None else float(map_gamma)
+        self.performance: np.ndarray | None = None
 
     # -- stepping ------------------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> np.ndarray:
@@ -145,6 +149,8 @@ class VecEnv:
             Indices of the truncated sub-envs and their true final observations (to bootstrap from).
         """
         obs, reward, terminated, truncated, info = self.venv.step(actions + self.action_start)
+        perf = info.get("performance")
+        self.performance = None if perf is None else np.asarray(perf, np.float64)
         truncated = np.asarray(truncated, dtype=bool)
         final = None
         if truncated.any():
@@ -400,35 +406,49 @@ ROLLOUT_FIELDS = tuple(f.name for f in fields(Rollout))
 
 @dataclass
 class Episodes:
-    """Episodes that ended during a rollout: ``returns`` (undiscounted) and ``lengths``, (E,) arrays."""
+    """Episodes that ended during a rollout, (E,) arrays.
+
+    ``returns``: undiscounted sum of rewards; ``lengths``; ``performance``: undiscounted sum of the intended
+    performance (None when the env does not report it).
+    """
 
     returns: np.ndarray
     lengths: np.ndarray
+    performance: np.ndarray | None = None
 
 
 class EpisodeTracker:
-    """Per-sub-env episode number, time step and running return across rollouts.
+    """Per-sub-env episode number, time step, running return and running intended performance.
 
     Attributes
     ----------
     episode, t : (N,) int64
     ret : (N,) float64
         Undiscounted return so far in the current episode.
+    perf : (N,) float64
+        Undiscounted intended performance so far in the current episode (0 for envs that report none).
     """
 
     def __init__(self, num_envs: int) -> None:
         self.episode = np.zeros(num_envs, np.int64)
         self.t = np.zeros(num_envs, np.int64)
         self.ret = np.zeros(num_envs, np.float64)
+        self.perf = np.zeros(num_envs, np.float64)
 
-    def step(self, reward: np.ndarray, done: np.ndarray, out: tuple[list, list]) -> None:
-        """Advance by one step; append returns and lengths of episodes that ended to ``out``."""
+    def step(
+        self, reward: np.ndarray, done: np.ndarray, out: Finished, performance: np.ndarray | None = None
+    ) -> None:
+        """Advance by one step; add the return, length and performance of episodes that ended to ``out``."""
         self.ret += reward
+        if performance is not None:
+            self.perf += performance
         self.t += 1
         if done.any():
-            out[0].extend(self.ret[done].tolist())
-            out[1].extend(self.t[done].tolist())
+            out.returns.extend(self.ret[done].tolist())
+            out.lengths.extend(self.t[done].tolist())
+            out.performance.extend(self.perf[done].tolist())
             self.ret[done] = 0.0
+            self.perf[done] = 0.0
             self.t[done] = 0
             self.episode[done] += 1
 
@@ -437,13 +457,29 @@ class EpisodeTracker:
         self.episode += self.t > 0
         self.t[:] = 0
         self.ret[:] = 0.0
+        self.perf[:] = 0.0
 
     def state(self) -> dict[str, np.ndarray]:
-        return {"episode": self.episode, "t": self.t, "ret": self.ret}
+        return {"episode": self.episode, "t": self.t, "ret": self.ret, "perf": self.perf}
 
     def load(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state` output (checkpoints written before ``perf`` existed restore it as 0)."""
         for k in ("episode", "t", "ret"):
             getattr(self, k)[:] = np.asarray(state[k])
+        self.perf[:] = np.asarray(state.get("perf", 0.0))
+
+
+@dataclass
+class Finished:
+    """Returns, lengths and intended performances of the episodes that ended, gathered step by step."""
+
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    performance: list[float] = field(default_factory=list)
+
+    def episodes(self, reports_performance: bool) -> Episodes:
+        perf = np.asarray(self.performance) if reports_performance else None
+        return Episodes(np.asarray(self.returns), np.asarray(self.lengths), perf)
 
 
 # ------------------------------------------------------------------------------------------- collection
@@ -489,7 +525,7 @@ def collect_steps(
     episodes : the episodes that ended during the rollout.
     """
     num_steps = buf.actions.shape[0]
-    finished: tuple[list, list] = ([], [])
+    finished = Finished()
     final_rows: list[tuple[int, np.ndarray, np.ndarray]] = []
     state = env.states(obs)
     for step in range(num_steps):
@@ -506,7 +542,7 @@ def collect_steps(
         if final is not None:
             final_rows.append((step, *final))
         state = env.states(obs)
-        tracker.step(reward, term | trunc, finished)
+        tracker.step(reward, term | trunc, finished, env.performance)
     buf.next_values[:-1] = buf.values[1:]
     buf.next_values[-1] = policy.value(torch.as_tensor(obs), tracker.t).numpy()
     if final_rows:
@@ -519,7 +555,7 @@ def collect_steps(
             final_v[t_final >= policy.time_limit] = 0.0
         buf.next_values[steps, envs] = final_v
     buf.next_values[buf.terminated] = 0.0
-    return obs, Episodes(np.asarray(finished[0]), np.asarray(finished[1]))
+    return obs, finished.episodes(env.performance is not None)
 
 
 @torch.no_grad()
@@ -547,6 +583,7 @@ def collect_episodes(
     active = np.ones(n, bool)
     tracker.t[:] = 0
     tracker.ret[:] = 0.0
+    tracker.perf[:] = 0.0
     step = 0
     while active.any() and step < max_steps:
         buf.obs[step] = obs
@@ -563,12 +600,16 @@ def collect_episodes(
             trunc = trunc | (active & ~term)
         buf.rewards[step], buf.terminated[step], buf.truncated[step] = reward, term, trunc
         tracker.ret += np.where(active, reward, 0.0)
+        if env.performance is not None:
+            tracker.perf += np.where(active, env.performance, 0.0)
         tracker.t += active
         active &= ~(term | trunc)
         step += 1
     buf.valid[step:] = False
-    episodes = Episodes(tracker.ret.copy(), tracker.t.copy())
+    perf = tracker.perf.copy() if env.performance is not None else None
+    episodes = Episodes(tracker.ret.copy(), tracker.t.copy(), perf)
     tracker.episode += 1
     tracker.t[:] = 0
     tracker.ret[:] = 0.0
+    tracker.perf[:] = 0.0
     return step, episodes

@@ -75,9 +75,13 @@ def test_exact_scalars_of_a_hand_checkable_room():
         "exact/reach_button",
         "exact/reach_lava",
         "exact/intended",
+        "exact/performance",
+        "exact/reward_minus_intended",
         "shaping/mean_tv",
         "shaping/unvisited_tv",
     }
+    # the map declares no intent of its own: the intended performance is the undiscounted return
+    assert metrics["exact/reward_minus_intended"] == pytest.approx(0.0, abs=1e-12)
     assert metrics["exact/J_after"] == pytest.approx(0.9)  # +1 on the second move, discounted once
     for kind in ("goal", "button", "lava"):
         want = m.initial @ reach_probability(m, uniform, layout.cells_of(kind), horizon=layout.time_limit)

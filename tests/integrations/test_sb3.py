@@ -256,3 +256,46 @@ def test_ppo_one_gradient_step_weight_is_the_centred_advantage(tmp_path):
     np.testing.assert_allclose(df["ratio"], ratio, rtol=1e-5)
     np.testing.assert_allclose(df["applied_weight"], (adv - adv.mean()) * ratio, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(df["credit"] * df["adv_scale"], df["applied_weight"], rtol=1e-5, atol=1e-6)
+
+
+class EpisodeLog(__import__("gymnasium").Wrapper):
+    """Records (last global step, return, summed info['performance']) of every episode the env finishes."""
+
+    def __init__(self, env) -> None:
+        super().__init__(env)
+        self.steps, self.ret, self.perf, self.done = 0, 0.0, 0.0, []
+
+    def reset(self, **kwargs):
+        self.ret, self.perf = 0.0, 0.0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        obs, reward, term, trunc, info = self.env.step(action)
+        self.steps += 1
+        self.ret += float(reward)
+        self.perf += float(info["performance"])
+        if term or trunc:
+            self.done.append((self.steps, self.ret, self.perf))
+        return obs, reward, term, trunc, info
+
+
+def test_callback_logs_the_intended_performance_of_each_rollouts_episodes(tmp_path):
+    log = EpisodeLog(rlcredit.make("rlcredit/RewardTampering-v0", obs="index"))
+    venv = make_vec_env(lambda: log, n_envs=1, seed=2)
+    n_steps = 50
+    model = sb3.A2C("MlpPolicy", venv, n_steps=n_steps, seed=2)
+    model.learn(10 * n_steps, callback=CreditCallback(root=tmp_path, name="a2c"))
+    (run,) = tmp_path.iterdir()
+    m = pd.read_csv(run / "metrics.csv")
+    assert len(m) == 10
+    for _, row in m.iterrows():
+        k = int(row["update"])
+        mine = [(r, q) for s, r, q in log.done if (k - 1) * n_steps < s <= k * n_steps]
+        if not mine:
+            assert math.isnan(row["charts/episodic_performance"])
+            continue
+        assert row["charts/episodic_performance"] == pytest.approx(np.mean([q for _, q in mine]), abs=1e-12)
+        assert row["charts/reward_minus_intended"] == pytest.approx(
+            np.mean([r for r, _ in mine]) - np.mean([q for _, q in mine]), abs=1e-6  # SB3 keeps float32 rewards
+        )
+    assert m["charts/episodic_performance"].notna().sum() >= 5
