@@ -11,6 +11,9 @@ evaluations (``eval.json``):
 - ``power`` (or ``power:GAMMA``, default the env's discount): POWER (Turner et al. 2021) of every state of the
   first training env, beside where each agent goes at test time (mean visits per episode), with the mean POWER of
   the states each agent visits.
+- ``history:KIND``: for every trainer and seed, the exact probability that an episode of ``pi_k`` enters a cell of
+  ``KIND`` (a switch, a checkpoint) per update, beside the gradient weight the updates applied to sampled steps
+  aimed at it (:func:`rlcredit.plots.history.channel_history`): was the policy credited before it took it?
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from rlcredit.gridworld.registry import make
 from rlcredit.planning import power
 from rlcredit.planning.occupancy import layout_reach
 from rlcredit.plots import plot_experiment, style
+from rlcredit.plots.data import find_runs
 from rlcredit.plots.grid import cell_name, draw_cells, power_digits
+from rlcredit.plots.history import channel_history
 from rlcredit.plots.style import Plot
 
 __all__ = ["discoverability", "experiment_figures", "power_visits", "uniform_reach"]
@@ -64,6 +69,8 @@ def experiment_figures(
                         # one file per discount: two POWER figures must not overwrite each other
                         plot = replace(plot, name=f"power_visits_gamma{plot.data['gamma']:g}")
                     plot.save(out)
+                elif fig == "history":
+                    channel_history(find_runs(exp_dir), arg).save(out)
             except Exception as e:  # derived output: report and carry on
                 problems.append(f"figure {name}: {_why(e)}")
     return problems

@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 MAKE_KWARGS = ENV_KWARGS
-FIGURES = ("discoverability", "power")
+FIGURES = ("discoverability", "power", "history")
 
 
 def _doc(default: Any, doc: str) -> Any:
@@ -239,7 +239,8 @@ class ExperimentSpec:
         metadata={
             "doc": "Experiment figures besides the standard ones: 'discoverability' or 'discoverability:KIND' (fraction of "
             "seeds going to the button vs its uniform-random reach probability, per env), 'power' or "
-            "'power:GAMMA' (POWER heatmap and where each agent goes)."
+            "'power:GAMMA' (POWER heatmap and where each agent goes), 'history:KIND' (exact reach of KIND per update "
+            "beside the credit on steps aimed at it, per trainer seed)."
         },
     )
     run_plots: Literal["none", "first_seed", "all"] = _doc(
@@ -688,11 +689,13 @@ def _check_spec(spec: ExperimentSpec, source: str) -> None:
         head, _, arg = fig.partition(":")
         if head not in FIGURES:
             raise ConfigError(
-                f"{source}: key 'figures[{i}]': unknown figure {fig!r}; known: discoverability[:KIND], power[:GAMMA]"
+                f"{source}: key 'figures[{i}]': unknown figure {fig!r}; known: discoverability[:KIND], power[:GAMMA], history:KIND"
             )
         if head == "power" and arg and not _is_discount(arg):
             raise ConfigError(f"{source}: key 'figures[{i}]': 'power:GAMMA' needs 0 < GAMMA < 1, got {arg!r}")
-        if head == "discoverability" and arg and arg not in kinds:
+        if head == "history" and not arg:
+            raise ConfigError(f"{source}: key 'figures[{i}]': 'history' needs a kind, e.g. 'history:switch'")
+        if head in ("discoverability", "history") and arg and arg not in kinds:
             raise ConfigError(
                 f"{source}: key 'figures[{i}]': no env has cells of kind {arg!r} (kinds: {', '.join(kinds)})"
             )

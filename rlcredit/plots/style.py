@@ -375,5 +375,6 @@ def record_caption(out_dir: str | os.PathLike[str], filename: str, caption: str)
 def finish(fig: Figure, title: str, caption: str) -> None:
     """Put the title on top of ``fig`` and the caption, wrapped to the figure's width, under it."""
     fig.suptitle(title)
-    width_chars = max(40, int(fig.get_figwidth() * 72 / (8 * 0.52)))
+    # 0.6 em per character: italic DejaVu Sans with digits and signs is wider than its 0.52 em average
+    width_chars = max(40, int(fig.get_figwidth() * 72 / (8 * 0.6)))
     fig.supxlabel(textwrap.fill(caption, width_chars), fontsize=8, color="#555555", style="italic")
