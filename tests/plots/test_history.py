@@ -7,7 +7,6 @@ import math
 
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.text import Text
 
 from rlcredit.plots.data import find_runs
 from rlcredit.plots.history import channel_history, channel_history_data
@@ -57,7 +56,7 @@ def test_caption_states_the_counts_and_fits_the_figure(exp, kit):
     renderer = FigureCanvasAgg(plot.figure).get_renderer()
     plot.figure.draw(renderer)
     page = plot.figure.bbox
-    for text in plot.figure.findobj(Text):  # title, caption, labels, ticks
+    for text in plot.figure.texts:  # the title and the caption
         if not text.get_visible() or not text.get_text():
             continue
         box = text.get_window_extent(renderer)
