@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from matplotlib.colors import LinearSegmentedColormap, LogNorm, Normalize, SymLogNorm
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
@@ -594,18 +595,19 @@ def credit_vs_exact(
     for ax in sc_axes.reshape(nrows, ncols)[-1]:
         ax.set_xlabel("exact advantage A^π_t(s, a), finite horizon")
 
-    ax_mae, ax_bias = bottom.subplots(1, 2, sharex=True)
+    # a third, empty column holds the key: one entry per configuration (colour) and one per target (line
+    # style), beside the panels rather than over their curves
+    ax_mae, ax_bias, ax_key = bottom.subplots(1, 3, gridspec_kw={"width_ratios": [1.0, 1.0, 0.55]})
+    ax_bias.sharex(ax_mae)
     by_step = all(np.isfinite(error[lab]["global_step"]).all() for lab in order)
     xcol = "global_step" if by_step else "update"
     has_boot = any(per_step[lab]["n_boot"] > 0 for lab in order)
     for lab in order:
         e = error[lab]
-        ax_mae.plot(e[xcol], e["mae"], color=colours[lab], label=f"{lab}: vs A^π_t (finite horizon)")
-        ax_bias.plot(e[xcol], e["bias"], color=colours[lab], label=lab)
+        ax_mae.plot(e[xcol], e["mae"], color=colours[lab])
+        ax_bias.plot(e[xcol], e["bias"], color=colours[lab])
         if per_step[lab]["n_boot"] > 0:
-            ax_mae.plot(
-                e[xcol], e["mae_boot"], color=colours[lab], ls="--", label=f"{lab}: vs A^π (bootstrap target)"
-            )
+            ax_mae.plot(e[xcol], e["mae_boot"], color=colours[lab], ls="--")
             ax_bias.plot(e[xcol], e["bias_boot"], color=colours[lab], ls="--")
     ax_bias.axhline(0, color="#555555", lw=0.8)
     ax_mae.set_ylim(bottom=0)
@@ -613,7 +615,12 @@ def credit_vs_exact(
     ax_bias.set_title("bias: mean (Â − A)")
     for ax in (ax_mae, ax_bias):
         style.steps_axis(ax, "environment steps" if by_step else "update")
-    ax_mae.legend(loc="best")
+    key = [Line2D([], [], color=colours[lab], lw=1.6, label=lab) for lab in order]
+    key.append(Line2D([], [], color="#555555", lw=1.2, label="solid: Â − A^π_t (finite horizon)"))
+    if has_boot:
+        key.append(Line2D([], [], color="#555555", lw=1.2, ls="--", label="dashed: Â − A^π (bootstrap target)"))
+    ax_key.axis("off")
+    ax_key.legend(handles=key, loc="center left", frameon=False, fontsize=7.5, borderaxespad=0.0)
     names = " vs ".join(order) if n <= 3 else f"{n} configurations"
     title = f"Sampled vs exact credit: {names} on {opened[0].env_name()}"
     diag = " (on the dashed diagonal the estimate is exact)" if y == "advantage" else ""

@@ -17,7 +17,7 @@ from rlcredit.credit.shaping import shaping_frame
 from rlcredit.experiments.figures import discoverability
 from rlcredit.experiments.spec import find_spec_file, load_spec
 from rlcredit.planning import power
-from rlcredit.plots import credit_map, policy_field, power_heatmap, shaping_map, style
+from rlcredit.plots import credit_map, credit_vs_exact, policy_field, power_heatmap, shaping_map, style
 from rlcredit.plots.animate import episode_animation
 from rlcredit.plots.credit import symlog_ticks
 from rlcredit.plots.grid import NEUTRAL_OBJECT, cell_name, power_table
@@ -255,3 +255,22 @@ def test_plan_power_writes_a_fresh_directory_and_never_overwrites(tmp_path, monk
     err = capsys.readouterr().err
     assert str(out / "power.png") in err and "never overwrites" in err
     assert (out / "power.png").read_bytes() == before
+
+
+def test_credit_vs_exact_key_covers_no_panel(tmp_path, kit):
+    # seven configurations, as the credit-anatomy experiment has: the key must sit beside the error panels
+    runs = [
+        kit.write_train_run(tmp_path / f"ppo-gae_lambda{lam}-s0", config={"gae_lambda": lam})
+        for lam in (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
+    ]
+    fig = credit_vs_exact(runs).figure
+    renderer = _drawn(fig)
+    legends = [leg for ax in fig.get_axes() for leg in ([ax.get_legend()] if ax.get_legend() else [])]
+    assert legends, "the figure has a key"
+    panels = [ax for ax in fig.get_axes() if ax.get_visible() and ax.axison]
+    for leg in legends:
+        box = leg.get_window_extent(renderer)
+        for ax in panels:
+            assert not box.overlaps(ax.get_window_extent(renderer)), ax.get_title()
+    labels = [t.get_text() for leg in legends for t in leg.get_texts()]
+    assert len(labels) <= 7 + 2  # one entry per configuration, one per target
