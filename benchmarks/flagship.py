@@ -2,8 +2,9 @@
 
     python benchmarks/flagship.py wirehead-sweep runs/wirehead_sweep/main [--docs docs]
     python benchmarks/flagship.py experiment runs/credit_anatomy/main
-    python benchmarks/flagship.py docs --demo runs/demo/20261202-165229 \
-        --credit-anatomy runs/credit_anatomy/20261202-165530 --power runs/power/20261202-170327 [--docs docs]
+    python benchmarks/flagship.py docs --demo runs/demo/DIR --wirehead runs/wirehead/DIR \
+        --credit-anatomy runs/credit_anatomy/DIR --power runs/power/DIR --safety-tampering runs/safety_tampering/DIR \
+        [--docs docs]
 
 ``wirehead-sweep`` reads every finished piece of ``runs/wirehead_sweep.toml`` (``eval.json``), keeps the seeds
 for which every trainer piece finished (so each setting is compared on the same seeds), and prints, per preset,
@@ -16,7 +17,7 @@ one discoverability figure per preset (both entropy coefficients, value iteratio
 of finished seeds, so a README table can be pasted from a committed run's own files.
 
 ``docs`` copies the flagship figures from the plots/ folders that ``rlcredit plot DIR`` wrote for the demo, the
-credit-anatomy and the power experiments into ``--docs`` and prints the README's "Flagship plots" table: every
+wirehead, the credit-anatomy, the power and the reward-tampering experiments into ``--docs`` and prints the README's "Flagship plots" table: every
 number in a row's description is read from that figure's caption in the plots/ folder's ``captions.json``, and
 each row names the run directory and the command that produced it. Run ``rlcredit plot DIR`` on each experiment
 first, so figures and captions come from the current code.
@@ -120,7 +121,7 @@ class Figure:
     """One flagship figure: where ``rlcredit plot`` wrote it and how its README row reads."""
 
     doc_name: str
-    experiment: str  # "demo" | "credit_anatomy" | "power"
+    experiment: str  # "demo" | "wirehead" | "credit_anatomy" | "power" | "safety_tampering"
     source: str  # path inside the experiment directory, e.g. "ppo-Bridge3-s0/plots/credit_map.png"
     alt: str
     describe: str  # format string over the caption's named groups (see ``pattern``)
@@ -128,6 +129,27 @@ class Figure:
 
 
 FLAGSHIP = (
+    Figure(
+        "wirehead_discoverability.png",
+        "wirehead",
+        "plots/discoverability_button.png",
+        "wirehead discoverability",
+        "**Wirehead: who presses the far +10 button?** Eight ButtonRoom bridges, {n_seeds} seeds each: seeds whose "
+        "final policy goes to the button (exact P(ever reach it) > 0.5; MCTS with UCT and random rollouts, 20k "
+        "simulations per step: more than half its test episodes), against the uniform-random policy's exact "
+        "probability of reaching it (in parentheses): {seeds}.",
+        r"Seeds going there: (?P<seeds>.+?)\. Bars",
+    ),
+    Figure(
+        "safety_tampering_history.png",
+        "safety_tampering",
+        "plots/history_switch.png",
+        "reward tampering history",
+        "**Reward tampering: credited before it tampered?** Per update k, the exact probability that an episode of "
+        "π_k enters the delusion switch, beside the gradient weight the updates applied to sampled steps aimed at "
+        "it ({n_seeds} seeds). {answer}.",
+        r"cumulative\. (?P<answer>.+)\.$",
+    ),
     Figure(
         "discoverability.png",
         "demo",
@@ -272,12 +294,22 @@ def main() -> None:
         "--credit-anatomy", type=Path, required=True, help="the runs/credit_anatomy.toml experiment"
     )
     d.add_argument("--power", type=Path, required=True, help="the runs/power.toml experiment directory")
+    d.add_argument("--wirehead", type=Path, required=True, help="the runs/wirehead.toml experiment directory")
+    d.add_argument(
+        "--safety-tampering", type=Path, required=True, help="the runs/safety_tampering.toml experiment directory"
+    )
     d.add_argument("--docs", type=Path, default=None, help="copy the figures here (default: only print)")
     args = ap.parse_args()
     if args.what == "wirehead-sweep":
         wirehead_sweep(args.exp_dir, args.docs)
     elif args.what == "docs":
-        dirs = {"demo": args.demo, "credit_anatomy": args.credit_anatomy, "power": args.power}
+        dirs = {
+            "demo": args.demo,
+            "credit_anatomy": args.credit_anatomy,
+            "power": args.power,
+            "wirehead": args.wirehead,
+            "safety_tampering": args.safety_tampering,
+        }
         flagship_docs(dirs, args.docs)
     else:
         experiment(args.exp_dir)
