@@ -496,9 +496,9 @@ def _act(
     policy: Policy, obs: np.ndarray, rng: np.random.Generator, t: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Actions, their log-probabilities and the values of a batch of observations at time steps ``t``."""
-    x = torch.as_tensor(obs)
-    logp_all = torch.log_softmax(policy.logits(x), dim=-1).numpy()
-    value = policy.value(x, t).numpy()
+    logits, values = policy.act_outputs(torch.as_tensor(obs), t)
+    logp_all = torch.log_softmax(logits, dim=-1).numpy()
+    value = values.numpy()
     a = sample_actions(logp_all, rng)
     return a, logp_all[np.arange(len(a)), a], value
 

@@ -131,3 +131,26 @@ def test_sampled_policy_gradient_per_state_equals_per_step():
     loss = (torch.as_tensor(credit) * logp[torch.arange(40), torch.as_tensor(actions)]).mean()
     want = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, list(policy.actor.parameters()))])
     torch.testing.assert_close(per_state.float(), want, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("spec", "network", "time_limit"),
+    [
+        (ObsSpec("discrete", (), 20, 0), "mlp", None),
+        (ObsSpec("discrete", (), 20, 3), "mlp", 15),
+        (ObsSpec("box", (6,)), "mlp", None),
+        (ObsSpec("box", (3, 5, 5)), "cnn", None),
+    ],
+)
+def test_act_outputs_are_the_modules_outputs_bit_for_bit(spec, network, time_limit):
+    torch.manual_seed(0)
+    policy = Policy(spec, 4, network=network, time_limit=time_limit)
+    if spec.kind == "discrete":
+        obs = torch.as_tensor(np.array([spec.start, spec.start + 7, spec.start + 19]))
+    else:
+        obs = torch.as_tensor(np.random.default_rng(0).random((3, *spec.shape)).astype(np.float32))
+    t = torch.as_tensor(np.array([0, 4, 14]))
+    logits, values = policy.act_outputs(obs, t)
+    with torch.no_grad():
+        assert torch.equal(logits, policy.logits(obs))
+        assert torch.equal(values, policy.value(obs, t))
