@@ -271,7 +271,7 @@ def power_visits(
             f"per state): the best average future reward available from it; it ranges from {vmin:.{digits}f} to "
             f"{vmax_power:.{digits}f} and peaks at {cell_name(best, W)}. Others: mean visits per test episode on "
             f"{test.label} (log colour); the number is the visit-weighted mean POWER of the states the agent "
-            f"stands on."
+            f"stands on: {', '.join(f'{a} {v:.{digits}f}' for a, v in mean_power.items())}."
         )
         title = f"POWER (gamma {m.gamma:g}, {num_samples} samples) and where each agent goes ({test.label})"
         style.finish(fig, title, caption)

@@ -246,3 +246,28 @@ def test_every_caption_number_is_in_a_recorded_caption(run_dir, tmp_path):
     stored = json.loads((tmp_path / "captions.json").read_text())
     assert any(plot.caption == v or plot.caption in str(v) for v in stored.values())
     assert re.search(r"\d+%", plot.caption)
+
+
+def test_power_visits_caption_states_each_agents_visit_weighted_power(tmp_path):
+    from rlcredit.experiments.figures import power_visits
+    from rlcredit.experiments.spec import expand_pieces, find_spec_file
+
+    spec = load_spec(find_spec_file("power"))
+    env = rlcredit.make("rlcredit/FourRooms-v0")
+    layout = env.unwrapped.layout
+    S = layout.num_states
+    live = np.flatnonzero(layout.live)
+    a, b = int(live[0]), int(live[-1])
+    # ppo stands only on state a; vi twice as often on a as on b; every other agent records no visits
+    visits = {"ppo": np.eye(S)[a], "vi": 2 * np.eye(S)[a] + np.eye(S)[b]}
+    for piece in expand_pieces(spec, tmp_path):
+        if piece.agent in visits:
+            (tmp_path / piece.name).mkdir()
+            figures = {"envs": {"FourRooms": {"visits": visits[piece.agent].tolist()}}}
+            (tmp_path / piece.name / "eval.json").write_text(__import__("json").dumps(figures))
+    plot = power_visits(tmp_path, spec, num_samples=64)
+    p = power(layout.to_mdp().replace(gamma=0.99, horizon=None), num_samples=64, seed=0).power
+    digits = re.search(r"ranges from (\d+\.(\d+))", plot.caption).group(2)
+    want = {"ppo": p[a], "vi": (2 * p[a] + p[b]) / 3}
+    for agent, value in want.items():
+        assert f"{agent} {value:.{len(digits)}f}" in plot.caption
