@@ -97,3 +97,16 @@ def test_plot_of_an_experiment_warns_about_a_missing_piece(
     assert main(["plot", str(exp), "--no-runs"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"rlcredit: warning: {exp / 'vi-s0'}: piece vi-s0 is missing"]
+
+
+def test_plot_of_an_experiment_redraws_the_specs_own_figures(
+    tmp_path: Path, write_spec: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path / "tiny.toml", QUESTION, figures=["discoverability:button"])
+    result = run_experiment(load_spec(spec), out=tmp_path / "exp", workers=1, wandb="disabled", log=None)
+    figure = result.exp_dir / "plots" / "discoverability_button.png"
+    assert figure.is_file()
+    figure.unlink()
+    assert main(["plot", str(result.exp_dir), "--no-runs"]) == 0
+    assert figure.is_file()
+    assert "discoverability:button" in capsys.readouterr().out

@@ -44,18 +44,25 @@ __all__ = ["discoverability", "experiment_figures", "power_visits", "uniform_rea
 
 
 def experiment_figures(
-    exp_dir: str | os.PathLike[str], spec: ExperimentSpec, evals: pd.DataFrame, table: pd.DataFrame
+    exp_dir: str | os.PathLike[str],
+    spec: ExperimentSpec,
+    evals: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    standard: bool = True,
 ) -> list[str]:
     """Draw every figure of an experiment into ``EXP_DIR/plots/``; returns the problems met (as warnings).
 
-    A figure that cannot be drawn never stops an experiment: its results are in the tables already.
+    ``standard=False`` draws only the spec's ``figures`` (for a caller that drew the standard ones already). A
+    figure that cannot be drawn never stops an experiment: its results are in the tables already.
     """
     out = Path(exp_dir) / "plots"
     problems: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            plot_experiment(exp_dir, per_run=False)
+            if standard:
+                plot_experiment(exp_dir, per_run=False)
         except Exception as e:  # derived output: report and carry on
             problems.append(f"plots: {_why(e)}")
         for name in spec.figures:
