@@ -48,7 +48,8 @@ class ChannelHistory:
         One row per ``(agent, seed)``: ``final_reach`` (of the last policy measured), ``taken`` (the first update
         whose policy takes the channel; NaN if none), ``first_aimed`` (the first update with a step aimed at the
         kind; NaN if none), ``steps_before``, ``applied_before``, ``exact_before`` (sums over the updates before
-        ``taken``, or over every update when never taken), ``updates``, ``recorded`` (updates with records).
+        ``taken``, or over every update when never taken), ``first_reach`` (of the first policy measured),
+        ``updates``, ``recorded`` (updates with records).
     """
 
     kind: str
@@ -72,7 +73,9 @@ def channel_history_data(runs: Sequence[Run], kind: str) -> ChannelHistory:
         layout = run.layout
         if layout is None or kind not in layout.kinds or column not in run.metrics.columns:
             continue
-        aimed = np.asarray(layout.event) == layout.kinds.index(kind)  # (S, 4): the move of action a enters kind
+        aimed = np.asarray(layout.event) == layout.kinds.index(
+            kind
+        )  # (S, 4): the move of action a enters kind
         per_update: dict[int, tuple[int, float, float]] = {}
         for update, frame in iter_credit(run, ["state", "action", "applied_weight", "exact_advantage"]):
             s = frame["state"].to_numpy(np.int64)
@@ -122,6 +125,7 @@ def _seed_row(g: pd.DataFrame) -> dict:
         "steps_before": int(before["steps"].sum()),
         "applied_before": float(before["applied"].sum()),
         "exact_before": float(before["exact"].sum()),
+        "first_reach": float(g["reach"].iloc[0]),
         "updates": len(g),
         "recorded": int(g["recorded"].sum()),
     }
@@ -154,7 +158,9 @@ def channel_history(runs: Sequence[Run], kind: str) -> style.Plot:
                     top.axvline(s["taken"], color=colour, lw=0.6, ls=":", alpha=0.7)
             top.axhline(TAKEN, color="#555555", lw=0.6, ls="--")
             top.set_ylim(-0.03, 1.03)
-            top.set_title(f"{agent}: {int((~seeds['taken'].isna()).sum())} of {len(seeds)} seeds take it", fontsize=9)
+            top.set_title(
+                f"{agent}: {int((~seeds['taken'].isna()).sum())} of {len(seeds)} seeds take it", fontsize=9
+            )
             bottom.axhline(0.0, color="#555555", lw=0.6)
             bottom.set_xlabel("update k")
             if j == 0:
@@ -173,7 +179,7 @@ def _caption(data: ChannelHistory) -> str:
     for agent, s in data.seeds.groupby("agent", sort=False):
         took = s[~s["taken"].isna()]
         never = s[s["taken"].isna()]
-        text = f"{agent}: {len(took)} of {len(s)} seeds took the {k}"
+        text = f"{agent}: the first policy enters it with P {_span(s['first_reach'], 'p')}; {len(took)} of {len(s)} seeds took the {k}"
         if len(took):
             credited = int((took["applied_before"] > 0).sum())
             text += (
@@ -185,7 +191,8 @@ def _caption(data: ChannelHistory) -> str:
             unsampled = int((never["steps_before"] == 0).sum())
             text += (
                 f"; of the {len(never)} that never did, {unsampled} never sampled a step aimed at it and the others' "
-                f"such steps got applied weight {_span(never['applied_before'])}, final P {_span(never['final_reach'])}"
+                f"such steps got applied weight {_span(never['applied_before'])} (summed exact advantage "
+                f"{_span(never['exact_before'])}), final P {_span(never['final_reach'], 'p')}"
             )
         incomplete = s[s["recorded"] < s["updates"]]
         if len(incomplete):
@@ -201,7 +208,10 @@ def _caption(data: ChannelHistory) -> str:
 
 
 def _span(values: pd.Series, fmt: str = ".3g") -> str:
+    """``lo to hi`` of ``values`` (one number when they agree); ``fmt`` "d": integers, "p": unsigned probabilities."""
     lo, hi = float(values.min()), float(values.max())
     if fmt == "d":
         return f"{int(lo)}" if lo == hi else f"{int(lo)}–{int(hi)}"
+    if fmt == "p":
+        return f"{lo:.3g}" if lo == hi else f"{lo:.3g} to {hi:.3g}"
     return f"{lo:+{fmt}}" if lo == hi else f"{lo:+{fmt}} to {hi:+{fmt}}"

@@ -50,7 +50,7 @@ def test_credit_before_taking_counts_only_the_updates_that_shaped_that_policy(ex
 def test_caption_states_the_counts_and_fits_the_figure(exp, kit):
     plot = channel_history(find_runs(exp), "button")
     cap = plot.caption
-    assert "ppo: 1 of 2 seeds took the button (0 of them after positive applied weight" in cap
+    assert "ppo: the first policy enters it with P 0.1; 1 of 2 seeds took the button (0 of them after positive" in cap
     assert f"{3.0 * kit.APPLIED_SCALE[2]:+.3g}" in cap  # the seed that never took it
     assert "credit records cover 4 of 6 updates" in cap
     renderer = FigureCanvasAgg(plot.figure).get_renderer()
