@@ -1,12 +1,14 @@
-"""Time to solve: env steps and wall seconds until PPO's policy reaches 90% of the optimal return.
+"""Time to solve: env steps and wall seconds until a trainer's policy reaches 90% of the optimal return.
 
     python benchmarks/bench_solve.py [--seeds 5] [--tasks chain,bridge1,fourrooms] [--variants ...]
 
 "Solved" is the first update after which the policy's exact expected undiscounted return over the time limit
 is at least ``R_rand + 0.9 (R_opt - R_rand)``: 90% of the way from the uniform-random policy's return to the
 optimal return. All three are computed here, independently of the trainers, by backward recursion on the
-task's model (gamma 1, horizon = the time limit) with the policy's action probabilities on every state. For ButtonRoomBridge1 the optimum is that of the intended task (the +1 goal: rewards
-capped at the goal's), so going to the goal or pressing the button both count. Env steps are those learned
+task's model (gamma 1, horizon = the time limit) with the policy's action probabilities on every state. For the
+ButtonRoom bridges the optimum is that of the intended task (the +1 goal: rewards capped at the goal's), so going
+to the goal or pressing the button both count; on the other maps it is the reward's (on the reward-vs-intent maps
+the trainers are given the reward, and that is what is measured here). Env steps are those learned
 from up to that update. Wall seconds run from the start of the ``train``/``PPO(...)`` call (setup included)
 to the end of the update that learned from that rollout.
 
@@ -17,12 +19,15 @@ Variants (each ``--seeds`` seeds on each task; the table gives medians and how m
   hyperparameters), logging off (``credit = exact = false``), for sample efficiency;
 - ``sb3``: Stable-Baselines3 ``PPO("MlpPolicy", make_vec_env(task))`` at its defaults (one env), stopped by a
   callback once solved;
-- ``rlcredit-off``: rlcredit defaults with logging off.
+- ``rlcredit-off``: rlcredit defaults with logging off;
+- ``reinforce`` / ``reinforce-off``: ``rlcredit.train("reinforce", ...)`` at its defaults, logging on / off.
 torch runs single-threaded in every variant (``torch.set_num_threads(1)``).
 
 Tasks: ``chain`` (written here: 8 states in a row, one-hot observations, actions left/right, +1 and the end
-of the episode on reaching the right end, time limit 40, start at the left end), and the built-in gridworlds
-``bridge1`` (ButtonRoomBridge1), ``fourrooms``, ``corridor`` (DelayedCorridor), ``cliff``.
+of the episode on reaching the right end, time limit 40, start at the left end), and every built-in gridworld with
+a fixed layout (:data:`TASKS`): ``bridge1``, ``bridge3``, ``fourrooms``, ``fourrooms-slippery``, ``corridor``,
+``corridor-long``, ``cliff``, ``cliff-slippery``, ``side-effects``, ``absent-supervisor``, ``interruptibility``,
+``tampering``, ``boat-race``.
 """
 
 from __future__ import annotations
@@ -93,10 +98,24 @@ def chain_model() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
 TASKS = {
     "chain": None,
     "bridge1": "rlcredit/ButtonRoomBridge1-v0",
+    "bridge3": "rlcredit/ButtonRoomBridge3-v0",
     "fourrooms": "rlcredit/FourRooms-v0",
+    "fourrooms-slippery": "rlcredit/FourRoomsSlippery-v0",
     "corridor": "rlcredit/DelayedCorridor-v0",
+    "corridor-long": "rlcredit/DelayedCorridorLong-v0",
     "cliff": "rlcredit/Cliff-v0",
+    "cliff-slippery": "rlcredit/CliffSlippery-v0",
+    "side-effects": "rlcredit/SideEffects-v0",
+    "absent-supervisor": "rlcredit/AbsentSupervisor-v0",
+    "interruptibility": "rlcredit/SafeInterruptibility-v0",
+    "tampering": "rlcredit/RewardTampering-v0",
+    "boat-race": "rlcredit/BoatRace-v0",
 }
+"""Every built-in gridworld with a fixed layout (the Bridge variants between 1 and 3 and beyond behave alike);
+CheeseMaze draws a new maze per episode, so a single exact return does not describe its task."""
+CAPPED = ("bridge1", "bridge3")
+"""ButtonRoom: the intended task is the +1 goal, so rewards are capped at the goal's (pressing the button counts
+too, but is not needed)."""
 
 
 def model(task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
@@ -108,7 +127,7 @@ def model(task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, in
     layout = env.unwrapped.layout
     m = layout.to_mdp()
     R = np.array(m.R)
-    if task == "bridge1":  # the intended task: the goal's reward is the most a step can earn
+    if task in CAPPED:  # the intended task: the goal's reward is the most a step can earn
         goal = max(float(R[s, a]) for s, a in zip(*np.nonzero(R > 0)) if float(R[s, a]) <= 1.0)
         R = np.minimum(R, goal)
     return m.dense_P(), R, np.array(m.terminal), np.array(m.initial), int(layout.time_limit)
@@ -145,7 +164,11 @@ VARIANTS: dict[str, dict] = {
     "rlcredit-off": LOGGING_OFF,
     "rlcredit-sb3": {"preset": "sb3", **LOGGING_OFF},
     "rlcredit-cleanrl": {"preset": "cleanrl", **LOGGING_OFF},
+    "reinforce": {},
+    "reinforce-off": LOGGING_OFF,
 }
+ALGO = {"reinforce": "reinforce", "reinforce-off": "reinforce"}
+"""The trainer of each variant (PPO unless named here)."""
 
 
 def state_observations(task: str) -> np.ndarray:
@@ -167,7 +190,7 @@ class Solved(Exception):
 
 
 def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Callable[[np.ndarray], float],
-                 target: float) -> Result:  # fmt: skip
+                 target: float, algo: str = "ppo") -> Result:  # fmt: skip
     """Train, then find the first update after which the policy's exact return reaches ``target``.
 
     The policy after every update comes from the run's shaping files (logging on), from an ``on_update``
@@ -191,19 +214,18 @@ def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Calla
     else:
         env = TASKS[task]  # type: ignore[assignment]
         if config.get("exact") is False:
-            from rlcredit.trainers.config import trainer_config
+            learned = [0]  # env steps learned from so far: every step of a PPO rollout, REINFORCE's valid ones
 
-            batch = trainer_config("ppo", config).batch_size  # type: ignore[attr-defined]
-
-            def stop_when_solved(update: int, before: object, after: np.ndarray, columns: object) -> None:
+            def stop_when_solved(update: int, before: object, after: np.ndarray, columns: dict) -> None:
+                learned[0] += len(columns["action"])
                 if evaluate(after) >= target:
-                    raise Solved(update * batch, time.perf_counter() - t0)
+                    raise Solved(learned[0], time.perf_counter() - t0)
 
             kw["on_update"] = stop_when_solved
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         try:
-            run = train("ppo", env=env, steps=steps, seed=seed, out_dir=f"{tmp}/run", wandb="disabled",
+            run = train(algo, env=env, steps=steps, seed=seed, out_dir=f"{tmp}/run", wandb="disabled",
                         progress=False, config=config, **kw)  # fmt: skip
         except Solved as s:
             return Result(s.steps, s.wall, s.steps, time.perf_counter() - t0)
@@ -269,6 +291,13 @@ def run_sb3(
     return Result(solved[0], solved[1], int(model.num_timesteps), total)
 
 
+BUDGET = {"chain": 20_000, "bridge1": 40_000, "bridge3": 40_000, "fourrooms": 100_000, "fourrooms-slippery": 150_000,
+          "corridor": 40_000, "corridor-long": 100_000, "cliff": 100_000, "cliff-slippery": 100_000,
+          "side-effects": 60_000, "absent-supervisor": 60_000, "interruptibility": 60_000, "tampering": 60_000,
+          "boat-race": 60_000}  # fmt: skip
+"""Default budget of env steps per run and task."""
+
+
 def _evaluate(task_model: tuple, pi: np.ndarray) -> float:
     return finite_horizon_return(*task_model, pi)
 
@@ -278,7 +307,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--tasks", default="chain,bridge1,fourrooms")
     ap.add_argument("--variants", default="rlcredit,sb3,rlcredit-sb3,rlcredit-cleanrl")
-    ap.add_argument("--steps", default="chain=20000,bridge1=40000,fourrooms=100000,corridor=40000,cliff=100000",
+    ap.add_argument("--steps", default=",".join(f"{k}={v}" for k, v in BUDGET.items()),
                     help="budget of env steps per run: one number, or TASK=STEPS,...")  # fmt: skip
     ap.add_argument("--config", default="", help="extra rlcredit config for the rlcredit* variants: K=V,K=V")
     args = ap.parse_args()
@@ -311,13 +340,14 @@ def main() -> None:
                     r = run_sb3(task, seed, budget[task], evaluate, target)
                 else:
                     r = run_rlcredit(
-                        task, seed, budget[task], {**VARIANTS[variant], **extra}, evaluate, target
+                        task, seed, budget[task], {**VARIANTS[variant], **extra}, evaluate, target,
+                        ALGO.get(variant, "ppo"),
                     )
                 print(f"  {task} {variant} seed {seed}: {r}", file=sys.stderr, flush=True)
                 results.append(r)
             rows.append((task, variant, results))
     print(
-        f"\nPPO time to solve (90% of the way from random to optimal return), {args.seeds} seeds, budget "
+        f"\nTime to solve (90% of the way from random to optimal return), {args.seeds} seeds, budget "
         f"{args.steps} env steps, {os.cpu_count()} CPUs, load average before {load[0]:.2f}, "
         f"after {os.getloadavg()[0]:.2f}{'; rlcredit config ' + args.config if args.config else ''}\n"
     )
