@@ -28,6 +28,17 @@ def test_envs_lists_every_builtin(capsys):
         assert env_id in out
 
 
+def test_envs_states_column_is_the_exact_models_state_count(capsys):
+    import rlcredit
+
+    assert main(["envs"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[2:]}
+    for env_id in builtin_envs():
+        states = rlcredit.make(env_id).unwrapped.to_mdp().num_states  # one layout's model, walls included
+        assert rows[env_id][2] == f"{states:,}", env_id
+    assert "switch -> delusion" in " ".join(rows["rlcredit/RewardTampering-v0"])
+
+
 def test_plan_draws_the_optimal_path(capsys):
     assert main(["plan", "--env", "rlcredit/ButtonRoomBridge2-v0"]) == 0
     out = capsys.readouterr().out
