@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from rlcredit.gridworld import builtin_envs, compile_layout
-from rlcredit.gridworld.maps import CellType, MapSpec
 from rlcredit.gridworld.describe import describe
+from rlcredit.gridworld.maps import CellType, MapSpec
 
 __all__ = ["run_envs"]
 
