@@ -46,10 +46,12 @@ class ChannelHistory:
         the update has credit records).
     seeds : DataFrame
         One row per ``(agent, seed)``: ``final_reach`` (of the last policy measured), ``taken`` (the first update
-        whose policy takes the channel; NaN if none), ``first_aimed`` (the first update with a step aimed at the
-        kind; NaN if none), ``steps_before``, ``applied_before``, ``exact_before`` (sums over the updates before
-        ``taken``, or over every update when never taken), ``first_reach`` (of the first policy measured),
-        ``updates``, ``recorded`` (updates with records).
+        whose policy takes the channel, for a seed whose first policy did not; NaN otherwise), ``first_aimed``
+        (the first update with a step aimed at the kind; NaN if none), ``steps_before``, ``applied_before``,
+        ``exact_before`` (sums over the updates before ``taken``, or over every update without one),
+        ``first_reach`` (of the first policy measured), ``started`` (``first_reach > TAKEN``: the untrained policy
+        already takes it, so no history caused it), ``applied_total`` (every update), ``updates``, ``recorded``
+        (updates with records).
     """
 
     kind: str
@@ -112,20 +114,23 @@ def channel_history_data(runs: Sequence[Run], kind: str) -> ChannelHistory:
 
 def _seed_row(g: pd.DataFrame) -> dict:
     g = g.sort_values("update")
+    started = bool(g["reach"].iloc[0] > TAKEN)
     taken_rows = g[g["reach"] > TAKEN]
-    taken = int(taken_rows["update"].iloc[0]) if len(taken_rows) else math.nan
+    taken = int(taken_rows["update"].iloc[0]) if len(taken_rows) and not started else math.nan
     aimed = g[g["steps"] > 0]
     before = g if math.isnan(taken) else g[g["update"] < taken]
     return {
         "agent": g["agent"].iloc[0],
         "seed": int(g["seed"].iloc[0]),
+        "first_reach": float(g["reach"].iloc[0]),
         "final_reach": float(g["reach"].iloc[-1]),
+        "started": started,
         "taken": taken,
         "first_aimed": int(aimed["update"].iloc[0]) if len(aimed) else math.nan,
         "steps_before": int(before["steps"].sum()),
         "applied_before": float(before["applied"].sum()),
         "exact_before": float(before["exact"].sum()),
-        "first_reach": float(g["reach"].iloc[0]),
+        "applied_total": float(g["applied"].sum()),
         "updates": len(g),
         "recorded": int(g["recorded"].sum()),
     }
@@ -151,7 +156,7 @@ def channel_history(runs: Sequence[Run], kind: str) -> style.Plot:
                 g = data.updates[(data.updates["agent"] == agent) & (data.updates["seed"] == s["seed"])]
                 g = g.sort_values("update")
                 took = not math.isnan(s["taken"])
-                colour = style.agent_colour(agent) if took else "#9a9a9a"
+                colour = style.agent_colour(agent) if s["final_reach"] > TAKEN else "#9a9a9a"
                 top.plot(g["update"], g["reach"], color=colour, lw=1.1, alpha=0.85)
                 bottom.plot(g["update"], np.cumsum(g["applied"]), color=colour, lw=1.1, alpha=0.85)
                 if took:
@@ -159,7 +164,8 @@ def channel_history(runs: Sequence[Run], kind: str) -> style.Plot:
             top.axhline(TAKEN, color="#555555", lw=0.6, ls="--")
             top.set_ylim(-0.03, 1.03)
             top.set_title(
-                f"{agent}: {int((~seeds['taken'].isna()).sum())} of {len(seeds)} seeds take it", fontsize=9
+                f"{agent}: {int((seeds['final_reach'] > TAKEN).sum())} of {len(seeds)} seeds end above {TAKEN}",
+                fontsize=9,
             )
             bottom.axhline(0.0, color="#555555", lw=0.6)
             bottom.set_xlabel("update k")
@@ -177,33 +183,38 @@ def _caption(data: ChannelHistory) -> str:
     k = data.kind
     parts = []
     for agent, s in data.seeds.groupby("agent", sort=False):
+        started = s[s["started"]]
         took = s[~s["taken"].isna()]
-        never = s[s["taken"].isna()]
-        text = f"{agent}: the first policy enters it with P {_span(s['first_reach'], 'p')}; {len(took)} of {len(s)} seeds took the {k}"
+        never = s[s["taken"].isna() & ~s["started"]]
+        text = f"{agent} ({len(s)} seeds): the first policy enters it with P {_span(s['first_reach'], 'p')}"
+        if len(started):
+            text += (
+                f"; in {len(started)} seeds that is above {TAKEN} before any credit (final P "
+                f"{_span(started['final_reach'], 'p')}; applied weight on steps aimed at it over the run "
+                f"{_span(started['applied_total'])})"
+            )
         if len(took):
             credited = int((took["applied_before"] > 0).sum())
             text += (
-                f" ({credited} of them after positive applied weight on steps aimed at it, "
-                f"{_span(took['applied_before'])} summed over {_span(took['steps_before'], 'd')} such steps; "
-                f"summed exact advantage {_span(took['exact_before'])})"
+                f"; {len(took)} crossed {TAKEN} (at update {_span(took['taken'], 'd')}), {credited} of them after "
+                f"positive applied weight on steps aimed at it, {_span(took['applied_before'])} summed over "
+                f"{_span(took['steps_before'], 'd')} such steps (summed exact advantage {_span(took['exact_before'])})"
             )
         if len(never):
             unsampled = int((never["steps_before"] == 0).sum())
             text += (
-                f"; of the {len(never)} that never did, {unsampled} never sampled a step aimed at it and the others' "
+                f"; {len(never)} never crossed it: {unsampled} never sampled a step aimed at it, and the others' "
                 f"such steps got applied weight {_span(never['applied_before'])} (summed exact advantage "
                 f"{_span(never['exact_before'])}), final P {_span(never['final_reach'], 'p')}"
             )
-        incomplete = s[s["recorded"] < s["updates"]]
-        if len(incomplete):
+        if (s["recorded"] < s["updates"]).any():
             text += f" (credit records cover {int(s['recorded'].sum())} of {int(s['updates'].sum())} updates)"
         parts.append(text)
     return (
-        f"Top: exact probability that an episode of pi_k enters the {k} (dashed: {TAKEN}; dotted: the first update "
-        f"whose policy takes it; grey: seeds that never took it). Bottom: gradient weight the updates applied to "
-        f"sampled steps whose action aims at the {k} (return units; positive pushes towards it), cumulative. "
-        + ". ".join(parts)
-        + "."
+        f"Top: exact probability that an episode of pi_k enters the {k} (dashed: {TAKEN}; dotted: the update at which "
+        f"a seed that started below it first crossed it; grey: seeds that end below it). Bottom: gradient weight the "
+        f"updates applied to sampled steps whose action aims at the {k} (return units; positive pushes towards it), "
+        f"cumulative. " + ". ".join(parts) + "."
     )
 
 

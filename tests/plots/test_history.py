@@ -18,6 +18,8 @@ def exp(tmp_path_factory, kit):
     # seed 0 takes the button at update 2 (reach of pi_2 = 0.6); seed 1 never does
     kit.write_train_run(root / "ppo-s0", seed=0, reach_button=(0.1, 0.6, 0.9))
     kit.write_train_run(root / "ppo-s1", seed=1, reach_button=(0.1, 0.05, 0.01))
+    # seed 2's untrained policy already presses it with probability 0.7: no history can have caused that
+    kit.write_train_run(root / "ppo-s2", seed=2, reach_button=(0.7, 0.8, 0.9))
     kit.write_plan_run(root / "bi-s0")
     return root
 
@@ -37,7 +39,8 @@ def test_steps_aimed_at_the_button_and_their_credit_are_the_hand_rows(exp, kit):
 
 def test_credit_before_taking_counts_only_the_updates_that_shaped_that_policy(exp, kit):
     seeds = channel_history_data(find_runs(exp), "button").seeds.set_index("seed")
-    took, never = seeds.loc[0], seeds.loc[1]
+    took, never, started = seeds.loc[0], seeds.loc[1], seeds.loc[2]
+    assert started["started"] and math.isnan(started["taken"]) and not took["started"]
     assert took["taken"] == 2 and took["first_aimed"] == 2
     # pi_2 was shaped by update 1 only, whose batch aimed no step at the button
     assert took["steps_before"] == 0 and took["applied_before"] == 0.0
@@ -50,9 +53,14 @@ def test_credit_before_taking_counts_only_the_updates_that_shaped_that_policy(ex
 def test_caption_states_the_counts_and_fits_the_figure(exp, kit):
     plot = channel_history(find_runs(exp), "button")
     cap = plot.caption
-    assert "ppo: the first policy enters it with P 0.1; 1 of 2 seeds took the button (0 of them after positive" in cap
-    assert f"{3.0 * kit.APPLIED_SCALE[2]:+.3g}" in cap  # the seed that never took it
-    assert "credit records cover 4 of 6 updates" in cap
+    assert "ppo (3 seeds): the first policy enters it with P 0.1 to 0.7" in cap
+    assert "in 1 seeds that is above 0.5 before any credit (final P 0.9" in cap
+    assert "1 crossed 0.5 (at update 2), 0 of them after positive applied weight" in cap
+    assert (
+        f"1 never crossed it: 0 never sampled a step aimed at it, and the others' such steps got applied weight {3.0 * kit.APPLIED_SCALE[2]:+.3g}"
+        in cap
+    )
+    assert "credit records cover 6 of 9 updates" in cap
     renderer = FigureCanvasAgg(plot.figure).get_renderer()
     plot.figure.draw(renderer)
     page = plot.figure.bbox
