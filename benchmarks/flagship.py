@@ -229,9 +229,10 @@ FLAGSHIP = (
         "plots/power_visits.png",
         "power",
         "**POWER** (Turner et al. 2021) of each FourRooms state ({samples} iid uniform state-reward samples, "
-        "γ {gamma}) beside where each agent goes; each panel's number is the visit-weighted mean POWER of the "
-        "states the agent stands on.",
-        r"POWER of each state \((?P<samples>\d+) iid uniform state-reward samples, gamma (?P<gamma>[\d.]+)\)",
+        "γ {gamma}; from {low} to {high}) beside where each agent goes; the visit-weighted mean POWER of the states "
+        "each agent stands on: {means}.",
+        r"POWER of each state \(gamma (?P<gamma>[\d.]+), (?P<samples>\d+) samples.*?ranges from (?P<low>[\d.]+) to "
+        r"(?P<high>[\d.]+).*?stands on: (?P<means>.+)\.$",
     ),
 )
 
