@@ -8,7 +8,6 @@ from pathlib import Path
 
 from rlcredit.experiments.contrast import build_contrast, piece_problems
 from rlcredit.experiments.directory import load_experiment
-from rlcredit.experiments.figures import experiment_figures
 from rlcredit.plots.make import plot_path
 
 __all__ = ["run_plot"]
@@ -32,7 +31,10 @@ def run_plot(args: argparse.Namespace) -> int:
         greedy=args.greedy,
     )
     if spec is not None and spec.figures:
-        # the spec's own figures (discoverability, power, history) too, from the same files as the run drew them
+        # the spec's own figures (discoverability, power, history) too, from the same files as the run drew them;
+        # deferred: POWER and the reach figures need the compiled planners (numba), which plain `plot` does not
+        from rlcredit.experiments.figures import experiment_figures
+
         evals, table = build_contrast(args.path, spec)
         if not table.empty:
             for problem in experiment_figures(args.path, spec, evals, table, standard=False):

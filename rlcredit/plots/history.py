@@ -224,5 +224,7 @@ def _span(values: pd.Series, fmt: str = ".3g") -> str:
     if fmt == "d":
         return f"{int(lo)}" if lo == hi else f"{int(lo)}–{int(hi)}"
     if fmt == "p":
-        return f"{lo:.3g}" if lo == hi else f"{lo:.3g} to {hi:.3g}"
-    return f"{lo:+{fmt}}" if lo == hi else f"{lo:+{fmt}} to {hi:+{fmt}}"
+        a, b = f"{lo:.3g}", f"{hi:.3g}"
+        return a if a == b else f"{a} to {b}"
+    a, b = f"{lo:+{fmt}}", f"{hi:+{fmt}}"
+    return a if a == b else f"{a} to {b}"
