@@ -231,6 +231,8 @@ def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Calla
             return Result(s.steps, s.wall, s.steps, time.perf_counter() - t0)
         total = time.perf_counter() - t0
         m = run.metrics
+        if "on_update" in kw:  # the hook saw every update's policy and none solved the task
+            return Result(float("nan"), float("nan"), int(m["global_step"].iloc[-1]), total)
         if task == "chain":
             obs = state_observations(task)
             tables = [load_policy(run.dir, int(u)).action_probs(obs) for u in m["update"]]
