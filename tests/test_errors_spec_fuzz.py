@@ -90,6 +90,12 @@ def _mutations() -> Iterator[tuple[str, Mutation]]:
     yield "figures unknown", _set("figures", ["fancy"])
     yield "figures power gamma 1", _set("figures", ["power:1.0"])
     yield "figures discoverability kind", _set("figures", ["discoverability:dragon"])
+    yield "figures history without kind", _set("figures", ["history"])
+    yield "figures history kind", _set("figures", ["history:dragon"])
+    yield (
+        "figures history procedural",
+        lambda d: d.update(envs=[{"id": "rlcredit/CheeseMaze-v0"}], figures=["history:cheese"]),
+    )
     yield "run_plots bad", _set("run_plots", "some")
     yield "eval.episodes 0", _set("eval.episodes", 0)
     yield "eval.episodes huge", _set("eval.episodes", 10**12)

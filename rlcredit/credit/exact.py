@@ -101,8 +101,8 @@ class PolicyValues:
     J : float
         Expected discounted return of an episode from the model's initial distribution, ``initial @ V[0]``.
     reach : dict of str to ndarray (S,)
-        Gridworlds solved by :class:`ExactCredit`: for every tracked event (each object kind with a reward
-        or that ends the episode, and ``"intended"`` when the map marks intended cells), the probability
+        Gridworlds solved by :class:`ExactCredit`: for every tracked event (each kind of
+        :attr:`ExactCredit.reach_kinds`, and ``"intended"`` when the map marks intended cells), the probability
         from each state at time 0 that the event happens before the episode ends
         (:func:`event_reach_probability`). Empty otherwise.
     Q_boot : ndarray (S, A) float64 or None

@@ -309,7 +309,7 @@ class ShapingRecorder:
         dict
             ``exact/J`` and ``exact/J_after`` (exact expected discounted return from the initial
             distribution under ``pi_k`` and ``pi_{k+1}``, time-limited, trainer's gamma),
-            ``exact/reach_<kind>`` for every kind with a reward or terminal and ``exact/intended``
+            ``exact/reach_<kind>`` for every kind of :attr:`ExactCredit.reach_kinds` and ``exact/intended``
             (probability under ``pi_k`` that the event happens in an episode), ``exact/performance`` and
             ``exact/reward_minus_intended`` (:meth:`ExactCredit.intended` of ``pi_k``: the expected episode
             sum of the intended performance the map declares, and the expected return minus it; undiscounted),

@@ -636,6 +636,11 @@ def _env_kinds(v: EnvVariant) -> tuple[str, ...]:
     return load_map(path, variant).kinds
 
 
+def _env_randomized(v: EnvVariant) -> bool:
+    path, variant = resolve(v.id)
+    return load_map(path, variant).randomized
+
+
 def _obs_shape(v: EnvVariant, obs: str) -> tuple[int, ...]:
     """The observation shape a policy sees in an env variant (the number of states for ``index``)."""
     path, variant = resolve(v.id)
@@ -695,6 +700,11 @@ def _check_spec(spec: ExperimentSpec, source: str) -> None:
             raise ConfigError(f"{source}: key 'figures[{i}]': 'power:GAMMA' needs 0 < GAMMA < 1, got {arg!r}")
         if head == "history" and not arg:
             raise ConfigError(f"{source}: key 'figures[{i}]': 'history' needs a kind, e.g. 'history:switch'")
+        if head == "history" and all(_env_randomized(e.train) for e in spec.envs):
+            raise ConfigError(
+                f"{source}: key 'figures[{i}]': 'history' needs a training env with a fixed layout (the credit "
+                "records do not say which procedural layout a step was on)"
+            )
         if head in ("discoverability", "history") and arg and arg not in kinds:
             raise ConfigError(
                 f"{source}: key 'figures[{i}]': no env has cells of kind {arg!r} (kinds: {', '.join(kinds)})"

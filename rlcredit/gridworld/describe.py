@@ -36,7 +36,9 @@ def describe(spec: MapSpec) -> str:
         perf.append(f"- nothing counts while {spec.performance_unless} is on")
     flags = [f"- {f}: on at the start of an episode with probability {p:g}" for f, p in spec.flags.items()]
     terminal = [
-        ct.kind + (f" (while {ct.when} is on)" if ct.when else "") + (f" (unless {ct.unless} is on)" if ct.unless else "")
+        ct.kind
+        + (f" (while {ct.when} is on)" if ct.when else "")
+        + (f" (unless {ct.unless} is on)" if ct.unless else "")
         for ct in objects
         if ct.terminal
     ]

@@ -401,8 +401,12 @@ class CreditCallback(BaseCallback):
         row: dict[str, Any] = {
             "update": update,
             "global_step": p["global_step"],
-            "charts/episodic_return": float(np.mean([r for r, _, _ in finished])) if finished else float("nan"),
-            "charts/episodic_length": float(np.mean([n for _, n, _ in finished])) if finished else float("nan"),
+            "charts/episodic_return": float(np.mean([r for r, _, _ in finished]))
+            if finished
+            else float("nan"),
+            "charts/episodic_length": float(np.mean([n for _, n, _ in finished]))
+            if finished
+            else float("nan"),
         }
         if self._reports_performance:
             perf = float(np.mean([q for _, _, q in finished])) if finished else float("nan")

@@ -618,7 +618,9 @@ def credit_vs_exact(
     key = [Line2D([], [], color=colours[lab], lw=1.6, label=lab) for lab in order]
     key.append(Line2D([], [], color="#555555", lw=1.2, label="solid: Â − A^π_t (finite horizon)"))
     if has_boot:
-        key.append(Line2D([], [], color="#555555", lw=1.2, ls="--", label="dashed: Â − A^π (bootstrap target)"))
+        key.append(
+            Line2D([], [], color="#555555", lw=1.2, ls="--", label="dashed: Â − A^π (bootstrap target)")
+        )
     ax_key.axis("off")
     ax_key.legend(handles=key, loc="center left", frameon=False, fontsize=7.5, borderaxespad=0.0)
     names = " vs ".join(order) if n <= 3 else f"{n} configurations"
@@ -637,9 +639,17 @@ def credit_vs_exact(
         )
     seen = {lab: [bool(r.trainer_config.get("time_feature", False)) for r in opened if labels[r.path] == lab]
             for lab in order}  # fmt: skip
-    timed = [lab for lab in order if any(seen[lab])]
-    untimed = [lab for lab in order if not any(seen[lab])]
+    monte_carlo = [
+        lab for lab in order if all(r.algo == "reinforce" for r in opened if labels[r.path] == lab)
+    ]
+    timed = [lab for lab in order if any(seen[lab]) and lab not in monte_carlo]
+    untimed = [lab for lab in order if not any(seen[lab]) and lab not in monte_carlo]
     target = []
+    if monte_carlo:
+        target.append(
+            f"{', '.join(monte_carlo)}: Monte Carlo returns to the episode's end, nothing bootstrapped, so A^π_t is "
+            "its target"
+        )
     if timed:
         target.append(f"{', '.join(timed)}: the critic sees the remaining time, so A^π_t is its target")
     if untimed and has_boot:

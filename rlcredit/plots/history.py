@@ -73,8 +73,8 @@ def channel_history_data(runs: Sequence[Run], kind: str) -> ChannelHistory:
             continue
         column = f"exact/reach_{kind}"
         layout = run.layout
-        if layout is None or kind not in layout.kinds or column not in run.metrics.columns:
-            continue
+        if layout is None or run.procedural or kind not in layout.kinds or column not in run.metrics.columns:
+            continue  # procedural maps: the credit records do not say which layout a step was on
         aimed = np.asarray(layout.event) == layout.kinds.index(
             kind
         )  # (S, 4): the move of action a enters kind
@@ -107,7 +107,7 @@ def channel_history_data(runs: Sequence[Run], kind: str) -> ChannelHistory:
             )
     updates = pd.DataFrame(rows)
     if updates.empty:
-        raise ValueError(f"no trainer run with exact/reach_{kind} and credit records on a map with a {kind}")
+        raise ValueError(f"no trainer run with exact/reach_{kind} on a fixed map with a {kind}")
     seeds = pd.DataFrame([_seed_row(g) for _, g in updates.groupby(["agent", "seed"], sort=False)])
     return ChannelHistory(kind, updates, seeds)
 

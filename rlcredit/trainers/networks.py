@@ -264,7 +264,8 @@ class Policy(nn.Module):
 
         The same operations as :meth:`logits` and :meth:`value`, in the same order (so the same numbers), run
         through :func:`_run_layers` instead of each module's ``__call__``: for a 64x64 MLP on a handful of
-        envs the modules' call machinery cost more than their arithmetic.
+        envs the modules' call machinery cost more than their arithmetic. Module hooks therefore do not run
+        here (rollout collection registers none; :mod:`rlcredit.steering` steers evaluation, not collection).
         """
         logits = _run_layers(self.actor, obs)
         if self.time_limit is None:

@@ -150,7 +150,14 @@ class VecEnv:
         """
         obs, reward, terminated, truncated, info = self.venv.step(actions + self.action_start)
         perf = info.get("performance")
-        self.performance = None if perf is None else np.asarray(perf, np.float64)
+        self.performance = None if perf is None else np.array(perf, np.float64)
+        if self.performance is not None and "_final_info" in info:
+            # same-step autoreset (SyncVectorEnv): a finished sub-env's info is its reset's; the step's own
+            # performance (the final, often the largest) is in final_info
+            done = np.asarray(info["_final_info"], bool)
+            final = info["final_info"].get("performance")
+            if final is not None and done.any():
+                self.performance[done] = np.asarray(final, np.float64)[done]
         truncated = np.asarray(truncated, dtype=bool)
         final = None
         if truncated.any():

@@ -101,9 +101,33 @@ def test_trainers_log_sampled_and_exact_intended_performance_per_update(tmp_path
     w = m["charts/episodes"].to_numpy()
     ok = w > 0
     sampled = np.average(m["charts/episodic_performance"].to_numpy()[ok], weights=w[ok])
-    spread = np.sqrt(np.average((m["charts/episodic_performance"].to_numpy()[ok] - sampled) ** 2, weights=w[ok]))
+    spread = np.sqrt(
+        np.average((m["charts/episodic_performance"].to_numpy()[ok] - sampled) ** 2, weights=w[ok])
+    )
     assert abs(sampled - exact_perf[0]) < 4 * spread / np.sqrt(ok.sum()) + 1e-9
-    gap = m["charts/episodic_return"] - m["charts/episodic_performance"]
-    np.testing.assert_allclose(m["charts/reward_minus_intended"][ok], gap[ok], rtol=0, atol=1e-12)
-    assert exact_perf[0] + m["exact/reward_minus_intended"].iloc[0] > exact_perf[0]  # reward exceeds intent
+    assert m["exact/reward_minus_intended"].iloc[0] > 0.1  # this map's reward exceeds its intent
     assert "exact/reach_switch" in m.columns
+
+
+@pytest.mark.parametrize("algo", ["ppo", "reinforce"])
+def test_performance_of_the_final_step_counts_through_a_gymnasium_vector_env(tmp_path, algo):
+    # A factory env runs in gymnasium's SyncVectorEnv, whose same-step autoreset hands back the reset's info for a
+    # finished sub-env; the final step's performance must still be counted. Here the goal is one step right of the
+    # start: an episode of L steps that reaches it earns -1 per step and +5 on the goal, 5 - L in all, so per update
+    # episodic_performance + episodic_length = 5 x (the fraction of episodes that reached the goal, about 1 for a
+    # near-uniform policy with 30 steps to find one move); without the final step it would be 0.
+    spec = parse_map(CORRIDOR.format(limit=30).replace("#S..G#", "#SG###"))
+    run = rlcredit.train(
+        algo,
+        env=lambda: GridWorldEnv(spec),
+        steps=2_000,
+        seed=0,
+        config={"lr": 0.0},
+        out_dir=tmp_path / algo,
+        wandb="disabled",
+        progress=False,
+    )
+    m = run.metrics[run.metrics["charts/episodes"] > 0]
+    assert len(m) >= 3
+    total = m["charts/episodic_performance"] + m["charts/episodic_length"]
+    assert (total > 4.0).all() and (total <= 5.0 + 1e-9).all(), total.tolist()

@@ -2,6 +2,7 @@
 
 import math
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
@@ -258,7 +259,7 @@ def test_ppo_one_gradient_step_weight_is_the_centred_advantage(tmp_path):
     np.testing.assert_allclose(df["credit"] * df["adv_scale"], df["applied_weight"], rtol=1e-5, atol=1e-6)
 
 
-class EpisodeLog(__import__("gymnasium").Wrapper):
+class EpisodeLog(gym.Wrapper):
     """Records (last global step, return, summed info['performance']) of every episode the env finishes."""
 
     def __init__(self, env) -> None:

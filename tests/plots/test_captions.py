@@ -6,6 +6,7 @@ object where the file can be read instead.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -123,10 +124,12 @@ def test_credit_vs_exact_reports_both_targets_and_says_which_is_which(tmp_path, 
     from rlcredit.credit.records import CreditRecorder
     from rlcredit.tracking import RunDir
 
-    def write(path: Path, config: dict, adv: np.ndarray, exact: np.ndarray, boot: np.ndarray) -> Path:
+    def write(
+        path: Path, config: dict, adv: np.ndarray, exact: np.ndarray, boot: np.ndarray, algo: str = "ppo"
+    ) -> Path:
         run = RunDir.create(path)
         run.write_config(
-            {"run": {"kind": "train", "algo": "ppo", "env": kit.ENV, "seed": 0, "steps": 1}, "config": config}
+            {"run": {"kind": "train", "algo": algo, "env": kit.ENV, "seed": 0, "steps": 1}, "config": config}
         )
         rec = CreditRecorder(run.credit_dir)
         n = len(adv)
@@ -148,6 +151,14 @@ def test_credit_vs_exact_reports_both_targets_and_says_which_is_which(tmp_path, 
     assert "the critic cannot see the time, so the bootstrap A^π is its target" in plot.caption
     timed = write(tmp_path / "timed", {"gae_lambda": 0.95, "time_feature": True}, adv, exact, boot)
     assert "the critic sees the remaining time, so A^π_t is its target" in credit_vs_exact(timed).caption
+    # REINFORCE's credit is the Monte Carlo return minus a baseline: nothing is bootstrapped at the time limit
+    mc = write(tmp_path / "reinforce", {}, adv, exact, boot, algo="reinforce")
+    cap = credit_vs_exact(mc).caption
+    assert (
+        "reinforce: Monte Carlo returns to the episode's end, nothing bootstrapped, so A^π_t is its target"
+        in cap
+    )
+    assert "bootstrap A^π is its target" not in cap
 
 
 @pytest.mark.parametrize("seeds", [3, 6])
@@ -264,7 +275,7 @@ def test_power_visits_caption_states_each_agents_visit_weighted_power(tmp_path):
         if piece.agent in visits:
             (tmp_path / piece.name).mkdir()
             figures = {"envs": {"FourRooms": {"visits": visits[piece.agent].tolist()}}}
-            (tmp_path / piece.name / "eval.json").write_text(__import__("json").dumps(figures))
+            (tmp_path / piece.name / "eval.json").write_text(json.dumps(figures))
     plot = power_visits(tmp_path, spec, num_samples=64)
     p = power(layout.to_mdp().replace(gamma=0.99, horizon=None), num_samples=64, seed=0).power
     digits = re.search(r"ranges from (\d+\.(\d+))", plot.caption).group(2)
