@@ -26,7 +26,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--max-trials", type=int, default=200_000)
     args = ap.parse_args()
-    print("| env | states | start states | trials to solve the root (max over starts) | solved | BI's action | s |")
+    print(
+        "| env | states | start states | trials to solve the root (max over starts) | solved | BI's action | s |"
+    )
     print("|---|--:|--:|--:|:-:|:-:|--:|")
     for env_id in builtin_envs():
         env = rlcredit.make(env_id)

@@ -214,7 +214,9 @@ def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Calla
     else:
         env = TASKS[task]  # type: ignore[assignment]
         if config.get("exact") is False:
-            learned = [0]  # env steps learned from so far: every step of a PPO rollout, REINFORCE's valid ones
+            learned = [
+                0
+            ]  # env steps learned from so far: every step of a PPO rollout, REINFORCE's valid ones
 
             def stop_when_solved(update: int, before: object, after: np.ndarray, columns: dict) -> None:
                 learned[0] += len(columns["action"])
@@ -342,7 +344,12 @@ def main() -> None:
                     r = run_sb3(task, seed, budget[task], evaluate, target)
                 else:
                     r = run_rlcredit(
-                        task, seed, budget[task], {**VARIANTS[variant], **extra}, evaluate, target,
+                        task,
+                        seed,
+                        budget[task],
+                        {**VARIANTS[variant], **extra},
+                        evaluate,
+                        target,
                         ALGO.get(variant, "ppo"),
                     )
                 print(f"  {task} {variant} seed {seed}: {r}", file=sys.stderr, flush=True)

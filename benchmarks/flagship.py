@@ -297,7 +297,10 @@ def main() -> None:
     d.add_argument("--power", type=Path, required=True, help="the runs/power.toml experiment directory")
     d.add_argument("--wirehead", type=Path, required=True, help="the runs/wirehead.toml experiment directory")
     d.add_argument(
-        "--safety-tampering", type=Path, required=True, help="the runs/safety_tampering.toml experiment directory"
+        "--safety-tampering",
+        type=Path,
+        required=True,
+        help="the runs/safety_tampering.toml experiment directory",
     )
     d.add_argument("--docs", type=Path, default=None, help="copy the figures here (default: only print)")
     args = ap.parse_args()

@@ -297,6 +297,7 @@ def test_callback_logs_the_intended_performance_of_each_rollouts_episodes(tmp_pa
             continue
         assert row["charts/episodic_performance"] == pytest.approx(np.mean([q for _, q in mine]), abs=1e-12)
         assert row["charts/reward_minus_intended"] == pytest.approx(
-            np.mean([r for r, _ in mine]) - np.mean([q for _, q in mine]), abs=1e-6  # SB3 keeps float32 rewards
+            np.mean([r for r, _ in mine]) - np.mean([q for _, q in mine]),
+            abs=1e-6,  # SB3 keeps float32 rewards
         )
     assert m["charts/episodic_performance"].notna().sum() >= 5

@@ -117,7 +117,9 @@ def test_meta_names_the_commit_of_rlcredit_source_tree_whatever_the_working_dire
     clone = Path(rlcredit.__file__).resolve().parent.parent
     if shutil.which("git") is None or not (clone / ".git").exists():
         pytest.skip("rlcredit is not imported from a git clone")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True
+    ).stdout.strip()
     monkeypatch.chdir(tmp_path)  # not a git work tree
     run = RunDir.create(tmp_path / "run")
     run.write_config({"seed": 0})
