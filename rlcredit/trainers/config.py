@@ -182,9 +182,16 @@ class PPOConfig(CommonConfig):
 
 @dataclass(frozen=True)
 class ReinforceConfig(CommonConfig):
-    """REINFORCE (Williams 1992): one complete episode per sub-environment per update, Monte Carlo returns."""
+    """REINFORCE (Williams 1992): one complete episode per sub-environment per update, Monte Carlo returns.
 
-    lr: float = _doc(3e-3, "Adam learning rate (the start value when anneal_lr).")
+    Defaults: 4 episodes per update, lr 1e-2 annealed. On ``benchmarks/bench_solve.py``'s tasks this reaches 90%
+    of the optimal return in 2-10x fewer env steps than the earlier 16 episodes at lr 3e-3 (and solves FourRooms,
+    which that setting did not within 100k steps): one gradient step per batch is REINFORCE's only update, so
+    smaller batches mean more of them.
+    """
+
+    num_envs: int = _doc(4, "Sub-environments stepped together: episodes per update.")
+    lr: float = _doc(1e-2, "Adam learning rate (the start value when anneal_lr).")
     baseline: Literal["none", "value", "batch_mean"] = _doc(
         "value", "b(s_t) subtracted from G_t: a learned critic ('value'), the batch's mean return, or none."
     )

@@ -65,12 +65,13 @@ def test_defaults_learn_the_one_hot_chain(tmp_path, algo, steps):
     assert reach[0] > 0.95 and (p_right[:-1] > 0.75).all(), (reach[0], p_right)
 
 
-def test_ppo_defaults_learn_the_intended_task_of_bridge1(tmp_path):
-    """ButtonRoomBridge1 at PPO's defaults, 20,480 steps: the final policy's exact return over the time limit
-    (backward recursion with its action probabilities on every state) is at least the +1 goal's, 0.9 of it
+@pytest.mark.parametrize("algo", ["ppo", "reinforce"])
+def test_defaults_learn_the_intended_task_of_bridge1(tmp_path, algo):
+    """ButtonRoomBridge1 at each trainer's defaults, 20,480 steps: the final policy's exact return over the time
+    limit (backward recursion with its action probabilities on every state) is at least the +1 goal's, 0.9 of it
     with the near-deterministic policy the defaults leave."""
     env = "rlcredit/ButtonRoomBridge1-v0"
-    run = train("ppo", env=env, steps=20 * 1024, seed=0, out_dir=tmp_path / "run", wandb="disabled",
+    run = train(algo, env=env, steps=20 * 1024, seed=0, out_dir=tmp_path / "run", wandb="disabled",
                 progress=False, config=LOGGING_OFF)  # fmt: skip
     e = rlcredit.make(env)
     m = e.unwrapped.to_mdp()

@@ -13,7 +13,7 @@ def test_defaults_and_derived_sizes():
     assert isinstance(cfg, PPOConfig)
     assert (cfg.num_envs, cfg.num_steps, cfg.num_minibatches, cfg.update_epochs) == (8, 64, 4, 8)
     assert cfg.batch_size == 8 * 64 and cfg.minibatch_size == 8 * 64 // 4
-    assert trainer_config("reinforce").num_envs == 16
+    assert (trainer_config("reinforce").num_envs, trainer_config("reinforce").lr) == (4, 1e-2)
     assert isinstance(trainer_config("reinforce"), ReinforceConfig)
 
 
