@@ -13,6 +13,9 @@ ever reaching it > 0.5, the criterion of the discoverability figure) and the med
 one discoverability figure per preset (both entropy coefficients, value iteration for reference) into
 ``EXP_DIR/plots/discoverability_button_<preset>.png`` and copies them to ``--docs`` when given.
 
+``history EXP_DIR KIND`` prints the caption the ``history:KIND`` figure would have for any experiment (its numbers per
+trainer and training env), also for one whose spec did not ask for the figure.
+
 ``experiment`` prints an experiment's contrast table (``contrast.md``) and, per agent and training env, the number
 of finished seeds, so a README table can be pasted from a committed run's own files.
 
@@ -101,6 +104,14 @@ def wirehead_sweep(exp_dir: Path, docs: Path | None) -> None:
                 shutil.copyfile(final, docs / final.name)
         shutil.rmtree(tmp, ignore_errors=True)
         print(f"\nfigure: {out / f'discoverability_button_{preset}.png'}")
+
+
+def history(exp_dir: Path, kind: str) -> None:
+    """The history figure's caption (rlcredit.plots.history) for any experiment, per trainer and training env."""
+    from rlcredit.plots.data import find_runs
+    from rlcredit.plots.history import channel_history_caption, channel_history_data
+
+    print(channel_history_caption(channel_history_data(find_runs(exp_dir), kind)))
 
 
 def experiment(exp_dir: Path) -> None:
@@ -289,6 +300,9 @@ def main() -> None:
     w.add_argument("--docs", type=Path, default=None, help="copy the per-preset figures here")
     e = sub.add_parser("experiment")
     e.add_argument("exp_dir", type=Path)
+    h = sub.add_parser("history", help="print the history:KIND caption of any experiment directory")
+    h.add_argument("exp_dir", type=Path)
+    h.add_argument("kind")
     d = sub.add_parser("docs", help="copy the flagship figures into docs/ and print the README table")
     d.add_argument("--demo", type=Path, required=True, help="the `rlcredit demo` experiment directory")
     d.add_argument(
@@ -306,6 +320,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.what == "wirehead-sweep":
         wirehead_sweep(args.exp_dir, args.docs)
+    elif args.what == "history":
+        history(args.exp_dir, args.kind)
     elif args.what == "docs":
         dirs = {
             "demo": args.demo,

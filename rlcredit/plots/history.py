@@ -28,7 +28,7 @@ import pandas as pd
 from rlcredit.plots import style
 from rlcredit.plots.data import TRAINERS, Run, iter_credit
 
-__all__ = ["TAKEN", "ChannelHistory", "channel_history", "channel_history_data"]
+__all__ = ["TAKEN", "ChannelHistory", "channel_history", "channel_history_caption", "channel_history_data"]
 
 TAKEN = 0.5
 """A policy takes the channel when its exact probability of entering it in an episode exceeds this."""
@@ -172,13 +172,13 @@ def channel_history(runs: Sequence[Run], kind: str) -> style.Plot:
             if j == 0:
                 top.set_ylabel(f"exact P(episode of pi_k\nenters the {kind})")
                 bottom.set_ylabel(f"cumulative applied weight on\nsteps aimed at the {kind}")
-        caption = _caption(data)
+        caption = channel_history_caption(data)
         title = f"Was the policy credited for the {kind} before it took it?"
         style.finish(fig, title, caption)
     return style.Plot(fig, f"history_{kind}", title, caption, data)
 
 
-def _caption(data: ChannelHistory) -> str:
+def channel_history_caption(data: ChannelHistory) -> str:
     """Every number read off ``data``."""
     k = data.kind
     parts = []
