@@ -18,6 +18,18 @@ CFG = {"num_envs": 16, "num_steps": 16, "num_minibatches": 2, "lr": 1e-2, "gamma
 STEPS = 16 * 16 * 10  # 10 updates; with checkpoint_every 1000 only the last one is checkpointed on its own
 
 
+@pytest.fixture(autouse=True)
+def interactive_signal_handlers():
+    """The handlers an interactive `rlcredit` has: a library imported earlier in the same test process (Ray, wandb)
+    may have replaced them, and the trainer only takes over a signal whose handler is the default."""
+    old = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
+
+
 def _signal_during(monkeypatch, update, sig=signal.SIGINT):
     """Deliver ``sig`` to this process in the middle of update ``update`` (after collecting, while learning)."""
     learn = TRAINERS["ppo"].learn
