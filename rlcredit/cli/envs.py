@@ -24,7 +24,7 @@ def _describe_kind(ct: CellType) -> str:
 def _num_states(spec: MapSpec) -> int:
     """Exact-model states of one layout: the grid's cells on maps without objects (walls included, as the state
     index is ``r * W + c``), else the states the object world's breadth-first search reaches."""
-    if not spec.objects and not spec.flags and not any(ct.is_stateful for ct in spec.legend.values()):
+    if not spec.has_objects:
         H, W = spec.shape
         return H * W
     return compile_layout(spec).num_states

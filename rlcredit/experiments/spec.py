@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlcredit.config import ConfigError, apply_overrides, load_dataclass, parse_value, read_toml, to_dict
-from rlcredit.gridworld.maps import load_map, parse_region
+from rlcredit.gridworld.maps import MapSpec, load_map, parse_region
 from rlcredit.gridworld.registry import builtin_envs, is_map_path, resolve
 from rlcredit.runs.schema import ENV_KWARGS, PLANNER_ALGOS, TRAINER_ALGOS
 
@@ -631,20 +631,18 @@ def _dup(names: Sequence[str]) -> str:
     return ""
 
 
+def _env_map(v: EnvVariant) -> MapSpec:
+    path, variant = resolve(v.id)
+    return load_map(path, variant)
+
+
 def _env_kinds(v: EnvVariant) -> tuple[str, ...]:
-    path, variant = resolve(v.id)
-    return load_map(path, variant).kinds
-
-
-def _env_randomized(v: EnvVariant) -> bool:
-    path, variant = resolve(v.id)
-    return load_map(path, variant).randomized
+    return _env_map(v).kinds
 
 
 def _obs_shape(v: EnvVariant, obs: str) -> tuple[int, ...]:
     """The observation shape a policy sees in an env variant (the number of states for ``index``)."""
-    path, variant = resolve(v.id)
-    spec = load_map(path, variant)
+    spec = _env_map(v)
     H, W = spec.shape
     return {"index": (H * W,), "coords": (2,)}.get(obs, (2 + len(spec.kinds), H, W))
 
@@ -700,7 +698,7 @@ def _check_spec(spec: ExperimentSpec, source: str) -> None:
             raise ConfigError(f"{source}: key 'figures[{i}]': 'power:GAMMA' needs 0 < GAMMA < 1, got {arg!r}")
         if head == "history" and not arg:
             raise ConfigError(f"{source}: key 'figures[{i}]': 'history' needs a kind, e.g. 'history:switch'")
-        if head == "history" and all(_env_randomized(e.train) for e in spec.envs):
+        if head == "history" and all(_env_map(e.train).randomized for e in spec.envs):
             raise ConfigError(
                 f"{source}: key 'figures[{i}]': 'history' needs a training env with a fixed layout (the credit "
                 "records do not say which procedural layout a step was on)"
