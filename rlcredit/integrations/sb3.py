@@ -397,21 +397,20 @@ class CreditCallback(BaseCallback):
         self._recorder.flush(update)
 
         elapsed = time.time() - self._start_time
-        finished = p["finished"]
+        # means of the (return, length, performance) of the episodes that ended in the rollout
+        ended = p["finished"]
+        ret, length, perf = (
+            float(np.mean([e[k] for e in ended])) if ended else float("nan") for k in range(3)
+        )
         row: dict[str, Any] = {
             "update": update,
             "global_step": p["global_step"],
-            "charts/episodic_return": float(np.mean([r for r, _, _ in finished]))
-            if finished
-            else float("nan"),
-            "charts/episodic_length": float(np.mean([n for _, n, _ in finished]))
-            if finished
-            else float("nan"),
+            "charts/episodic_return": ret,
+            "charts/episodic_length": length,
         }
         if self._reports_performance:
-            perf = float(np.mean([q for _, _, q in finished])) if finished else float("nan")
             row["charts/episodic_performance"] = perf
-            row["charts/reward_minus_intended"] = row["charts/episodic_return"] - perf
+            row["charts/reward_minus_intended"] = ret - perf
         logged = self.model.logger.name_to_value
         for key, column in _LOSSES:
             sign, key = (-1.0, key[1:]) if key.startswith("-") else (1.0, key)
