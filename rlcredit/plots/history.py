@@ -75,9 +75,8 @@ def channel_history_data(runs: Sequence[Run], kind: str) -> ChannelHistory:
         layout = run.layout
         if layout is None or run.procedural or kind not in layout.kinds or column not in run.metrics.columns:
             continue  # procedural maps: the credit records do not say which layout a step was on
-        aimed = np.asarray(layout.event) == layout.kinds.index(
-            kind
-        )  # (S, 4): the move of action a enters kind
+        # (S, 4): whether the move action a intends from state s enters a cell of the kind
+        aimed = np.asarray(layout.event) == layout.kinds.index(kind)
         per_update: dict[int, tuple[int, float, float]] = {}
         for update, frame in iter_credit(run, ["state", "action", "applied_weight", "exact_advantage"]):
             s = frame["state"].to_numpy(np.int64)
