@@ -214,9 +214,8 @@ def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Calla
     else:
         env = TASKS[task]  # type: ignore[assignment]
         if config.get("exact") is False:
-            learned = [
-                0
-            ]  # env steps learned from so far: every step of a PPO rollout, REINFORCE's valid ones
+            # env steps learned from so far: every step of a PPO rollout, REINFORCE's valid ones
+            learned = [0]
 
             def stop_when_solved(update: int, before: object, after: np.ndarray, columns: dict) -> None:
                 learned[0] += len(columns["action"])
