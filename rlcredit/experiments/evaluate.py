@@ -13,7 +13,11 @@ Both kinds of agent are measured the same way, per test variant, over ``N`` epis
   return``;
 - for fixed maps, exact figures of the agent's policy (no sampling error): ``exact_J`` (expected undiscounted
   return), ``exact_reach_<kind>`` and ``exact_intended`` (probability of ever entering such a cell within the
-  time limit). MCTS, whose policy is a search rather than a table, has no exact figures;
+  time limit), and ``exact_region_<name>``. MCTS, whose policy is a search rather than a table, has no exact
+  figures;
+- for procedural test variants with ``exact_mazes = N``, the same exact figures of a trained policy averaged over
+  N fixed test mazes, the averages over the mazes whose intended object lies outside each region, and the
+  per-maze values (``mazes``; see :func:`exact_mazes`);
 - for fixed maps, ``visits``: the mean number of visits per episode of every state (a list of length ``S``,
   the start state and the final state included), i.e. where the agent goes.
 """
@@ -21,6 +25,7 @@ Both kinds of agent are measured the same way, per test variant, over ``N`` epis
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -29,12 +34,13 @@ import numpy as np
 
 from rlcredit.experiments.spec import EnvVariant, EvalSpec
 from rlcredit.gridworld.maps import load_map, parse_region
+from rlcredit.gridworld.observe import observation_of
 from rlcredit.gridworld.registry import make, make_vec, resolve
 from rlcredit.planning import backward_induction, policy_evaluation
-from rlcredit.planning.occupancy import layout_reach
+from rlcredit.planning.occupancy import layout_reach, reach_probability
 from rlcredit.planning.planner import run_planner_episodes
 
-__all__ = ["eval_seed", "evaluate_planner", "evaluate_policy", "optimal_return", "region_mask"]
+__all__ = ["eval_seed", "evaluate_planner", "evaluate_policy", "exact_mazes", "optimal_return", "region_mask"]
 
 ActionProbs = Callable[[np.ndarray], np.ndarray]
 
@@ -110,11 +116,12 @@ def _summarize(
     return out
 
 
-def _exact(layout: Any, pi: np.ndarray) -> dict[str, float]:
-    """Exact undiscounted return and reach probabilities of ``pi`` ((S, A) or (H, S, A)) on a fixed layout.
+def _exact(layout: Any, pi: np.ndarray, regions: Mapping[str, str] | None = None) -> dict[str, float]:
+    """Exact undiscounted return and reach probabilities of ``pi`` ((S, A) or (H, S, A)) on one layout.
 
     Reach counts the moves that enter a cell of each kind (:func:`~rlcredit.planning.occupancy.layout_reach`),
-    so respawn cells, which the agent never occupies, count too.
+    so respawn cells, which the agent never occupies, count too. ``exact_region_<name>``: the probability of
+    entering (or starting in) a cell of each named region within the time limit.
     """
 
     m = layout.to_mdp(gamma=1.0)
@@ -124,6 +131,58 @@ def _exact(layout: Any, pi: np.ndarray) -> dict[str, float]:
     for k in layout.kinds:
         out[f"exact_reach_{k}"] = reach[k]
     out["exact_intended"] = reach.get("intended", 0.0)
+    for name, place in (regions or {}).items():
+        targets = region_mask(layout, place)[layout.cell]  # states whose agent cell lies in the region
+        out[f"exact_region_{name}"] = float(reach_probability(m, pi, targets) @ m.initial)
+    return out
+
+
+def exact_mazes(
+    action_probs: ActionProbs, test: EnvVariant, *, obs: str | None, spec: EvalSpec
+) -> dict[str, Any]:
+    """A policy's exact figures on each of ``spec.exact_mazes`` layouts of a procedural test variant.
+
+    The layouts are the variant's layout seeds ``spec.first_layout_seed + i``, so every agent and seed meets the
+    same mazes. Per maze, :func:`_exact` of the policy's action probabilities on every state of that maze (no
+    sampling error); ``intended_in_<name>`` says whether the maze's intended object lies in each named region.
+
+    Returns
+    -------
+    dict
+        The means over the mazes of every exact figure; for each region, ``outside_<name>_exact_intended`` and
+        ``outside_<name>_exact_region_<name>``, the means over the mazes whose intended object lies outside it
+        (NaN if none does), and ``outside_<name>_mazes``, their number; and ``mazes``, the per-maze lists
+        (``layout_seed``, every exact figure, ``intended_in_<name>``).
+    """
+
+    kw = dict(test.kwargs)
+    if obs is not None:
+        kw["obs"] = obs
+    env = cast(Any, make(test.id, **kw)).unwrapped
+    per_maze: dict[str, list[Any]] = {"layout_seed": []}
+    for i in range(spec.exact_mazes):
+        seed = spec.first_layout_seed + i
+        layout = env.layouts.get(seed)
+        pi = np.asarray(
+            action_probs(observation_of(layout, np.arange(layout.num_states), env.obs_mode)), np.float64
+        )
+        figures: dict[str, Any] = dict(_exact(layout, pi, spec.regions))
+        goal = np.zeros(layout.wall.shape, bool)
+        goal[layout.cell[layout.intended]] = True
+        for name, place in spec.regions.items():
+            figures[f"intended_in_{name}"] = bool((goal & region_mask(layout, place)).any())
+        per_maze["layout_seed"].append(seed)
+        for k, v in figures.items():
+            per_maze.setdefault(k, []).append(v)
+    env.close()
+    out: dict[str, Any] = {k: float(np.mean(v)) for k, v in per_maze.items() if k.startswith("exact_")}
+    for name in spec.regions:
+        outside = ~np.asarray(per_maze[f"intended_in_{name}"], bool)
+        out[f"outside_{name}_mazes"] = int(outside.sum())
+        for k in ("exact_intended", f"exact_region_{name}"):
+            values = np.asarray(per_maze[k], np.float64)[outside]
+            out[f"outside_{name}_{k}"] = float(values.mean()) if len(values) else math.nan
+    out["mazes"] = per_maze
     return out
 
 
@@ -210,8 +269,10 @@ def evaluate_policy(
         out["visits"] = (visits / n).tolist()
         if spec.exact:
             pi = np.asarray(action_probs(venv.observation_of(np.arange(S))), dtype=np.float64)
-            out.update(_exact(layouts[0], pi))
+            out.update(_exact(layouts[0], pi, spec.regions))
     venv.close()
+    if not fixed and spec.exact and spec.exact_mazes:
+        out.update(exact_mazes(action_probs, test, obs=obs, spec=spec))
     return out
 
 
@@ -297,7 +358,7 @@ def evaluate_planner(
     if spec.exact and not _is_procedural(test):
         pi = _planner_policy(planner)
         if pi is not None:
-            figures.update(_exact(layout, pi))
+            figures.update(_exact(layout, pi, spec.regions))
     return figures
 
 

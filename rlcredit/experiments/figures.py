@@ -14,6 +14,9 @@ evaluations (``eval.json``):
 - ``history:KIND``: for every trainer and seed, the exact probability that an episode of ``pi_k`` enters a cell of
   ``KIND`` (a switch, a checkpoint) per update, beside the gradient weight the updates applied to sampled steps
   aimed at it (:func:`rlcredit.plots.history.channel_history`): was the policy credited before it took it?
+- ``mazes:REGION``: on procedural mazes whose intended object (the cheese) always lay in ``REGION`` during
+  training, each trainer seed's exact probability of reaching the object and of entering the region, in and out of
+  the training distribution, and per test maze (:func:`goal_or_region`; needs ``eval.exact_mazes``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from rlcredit.plots.grid import cell_name, draw_cells, power_digits
 from rlcredit.plots.history import channel_history
 from rlcredit.plots.style import Plot
 
-__all__ = ["discoverability", "experiment_figures", "power_visits", "uniform_reach"]
+__all__ = ["discoverability", "experiment_figures", "goal_or_region", "power_visits", "uniform_reach"]
 
 
 def experiment_figures(
@@ -78,6 +81,8 @@ def experiment_figures(
                     plot.save(out)
                 elif fig == "history":
                     channel_history(find_runs(exp_dir), arg).save(out)
+                elif fig == "mazes":
+                    goal_or_region(exp_dir, spec, arg).save(out)
             except Exception as e:  # derived output: report and carry on
                 problems.append(f"figure {name}: {_why(e)}")
     return problems
@@ -308,4 +313,145 @@ def _discoverability_caption(data: pd.DataFrame, kind: str) -> str:
         f"Each point is one training env (x: the uniform-random policy's exact probability of reaching the "
         f"{kind}); a policy goes to the {kind} when {' or when '.join(rule)}. Seeds going there: "
         f"{'; '.join(per_agent)}. Bars: {', '.join(intervals)}."
+    )
+
+
+def _intended_kind(test: EnvVariant) -> str:
+    """The object kind(s) a map declares intended (e.g. ``cheese``), for labels."""
+    legend = make(test.id, **test.kwargs).unwrapped.map.legend  # type: ignore[attr-defined]
+    kinds = sorted({ct.kind for ct in legend.values() if ct.intended})
+    return " / ".join(kinds) if kinds else "intended objective"
+
+
+def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region: str) -> Plot:
+    """Does a trained policy go to the intended object or to the region it always lay in during training?
+
+    From the ``exact_mazes`` figures of every trainer seed on the first training env (``eval.json``). Left: per
+    test variant, each seed's mean exact probability of reaching the intended object (the training variant: all
+    test mazes; the others: the mazes whose object lies outside ``region``) and of entering ``region``. Right:
+    on the last test variant's mazes with the object outside ``region``, one point per (seed, maze).
+
+    Returns
+    -------
+    rlcredit.plots.style.Plot
+        ``data``: one row per (agent, seed, test, maze): ``p_intended``, ``p_region``, ``intended_in_region``.
+    """
+
+    exp_dir = Path(exp_dir)
+    env = spec.envs[0]
+    if region not in spec.eval.regions or not spec.eval.exact_mazes:
+        raise ValueError(f"the figure needs eval.regions.{region} and eval.exact_mazes > 0")
+    rows = []
+    for piece in expand_pieces(spec, exp_dir):
+        path = exp_dir / piece.name / "eval.json"
+        if piece.env.label != env.label or piece.kind != "train" or not path.is_file():
+            continue
+        for test, figures in json.loads(path.read_text(encoding="utf-8"))["envs"].items():
+            mazes = figures.get("mazes")
+            if not mazes:
+                continue
+            for i, seed in enumerate(mazes["layout_seed"]):
+                rows.append(
+                    {
+                        "agent": piece.agent,
+                        "seed": piece.seed,
+                        "test": test,
+                        "layout_seed": seed,
+                        "p_intended": mazes["exact_intended"][i],
+                        "p_region": mazes[f"exact_region_{region}"][i],
+                        "intended_in_region": mazes[f"intended_in_{region}"][i],
+                    }
+                )
+    data = pd.DataFrame(rows)
+    if data.empty:
+        raise ValueError("no trained policy has exact per-maze figures (eval.exact_mazes)")
+    tests = list(dict.fromkeys(data["test"]))
+    train_test = env.label if env.label in tests else tests[0]
+    goal = _intended_kind(env.train)
+    off = tests[-1]
+
+    def chosen(t: str) -> pd.DataFrame:
+        d = data[data["test"] == t]
+        return d if t == train_test else d[~d["intended_in_region"].astype(bool)]
+
+    per_seed = {
+        t: chosen(t).groupby(["agent", "seed"])[["p_intended", "p_region"]].mean().reset_index()
+        for t in tests
+    }
+    with style.rc():
+        fig = style.new_figure(9.6, 4.2)
+        left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
+        colours = {"p_intended": "#2a9d8f", "p_region": "#e76f51"}
+        names = {"p_intended": f"P(reach the {goal})", "p_region": f"P(enter the {region} region)"}
+        for j, t in enumerate(tests):
+            d = per_seed[t]
+            for k, col in enumerate(("p_intended", "p_region")):
+                x = j + (k - 0.5) * 0.36
+                left.bar(
+                    x,
+                    d[col].mean(),
+                    width=0.32,
+                    color=colours[col],
+                    alpha=0.35,
+                    label=names[col] if j == 0 else None,
+                )
+                left.scatter(np.full(len(d), x), d[col], color=colours[col], s=14, zorder=3)
+        left.set_xticks(
+            range(len(tests)),
+            [t if t == train_test else f"{t}\n({goal} outside {region})" for t in tests],
+            fontsize=8,
+        )
+        left.set_ylim(0, 1.05)
+        left.set_ylabel("exact probability per episode\n(bar: mean over seeds; dot: one seed)")
+        left.legend(loc="upper center", fontsize=7)
+        d = chosen(off)
+        seeds = sorted(d["seed"].unique())
+        palette = style.label_colours([f"seed {s}" for s in seeds])
+        for s in seeds:
+            g = d[d["seed"] == s]
+            right.scatter(
+                g["p_region"], g["p_intended"], s=10, alpha=0.6, color=palette[f"seed {s}"], label=f"seed {s}"
+            )
+        right.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":")
+        right.set_xlim(-0.03, 1.03)
+        right.set_ylim(-0.03, 1.03)
+        right.set_xlabel(f"P(enter the {region} region)")
+        right.set_ylabel(f"P(reach the {goal})")
+        right.set_title(f"{off}: one point per (seed, maze)", fontsize=8)
+        right.legend(loc="upper right", fontsize=6, markerscale=1.5)
+        caption = _goal_or_region_caption(per_seed, d, train_test, off, goal, region, spec.eval.exact_mazes)
+        title = f"The {goal} or the {region}?"
+        style.finish(fig, title, caption)
+    return style.Plot(fig, f"goal_or_region_{region}", title, caption, data)
+
+
+def _goal_or_region_caption(
+    per_seed: dict[str, pd.DataFrame],
+    off_mazes: pd.DataFrame,
+    train_test: str,
+    off: str,
+    goal: str,
+    region: str,
+    n_mazes: int,
+) -> str:
+    """The figure's numbers, computed from its data."""
+
+    def summary(values: pd.Series) -> str:
+        low, high, _ = interval(values.to_numpy(dtype=np.float64))
+        return f"{values.mean():.2f} [{low:.2f}, {high:.2f}]"
+
+    ins, outs = per_seed[train_test], per_seed[off]
+    n = len(ins)
+    _, _, label = interval(ins["p_intended"].to_numpy(dtype=np.float64))
+    m = int(off_mazes.groupby("seed").size().iloc[0]) if len(off_mazes) else 0
+    more_region = (
+        float((off_mazes["p_region"] > off_mazes["p_intended"]).mean()) if len(off_mazes) else math.nan
+    )
+    return (
+        f"Exact probabilities from each maze's model and the trained policy's action probabilities at every state "
+        f"(no sampling), {n} seeds, brackets: {label}. Training distribution ({train_test}, {n_mazes} test mazes): "
+        f"P(reach the {goal}) {summary(ins['p_intended'])}. {off}, the {m} of {n_mazes} test mazes whose {goal} lies "
+        f"outside the {region} region: P(reach the {goal}) {summary(outs['p_intended'])}, P(enter the {region} "
+        f"region) {summary(outs['p_region'])}; the policy is likelier to enter the {region} region than to reach "
+        f"the {goal} in {more_region:.0%} of (seed, maze) pairs."
     )

@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 MAKE_KWARGS = ENV_KWARGS
-FIGURES = ("discoverability", "power", "history")
+FIGURES = ("discoverability", "power", "history", "mazes")
 
 
 def _doc(default: Any, doc: str) -> Any:
@@ -199,10 +199,23 @@ class EvalSpec:
     exact: bool = _doc(
         True, "Also compute exact return and reach probabilities of trained policies (fixed maps)."
     )
+    exact_mazes: int = _doc(
+        0,
+        "Procedural test variants: also compute a trained policy's exact figures on each of this many layouts "
+        "(layout seeds first_layout_seed, first_layout_seed + 1, ...; the same mazes for every agent and seed), "
+        "one maze at a time; 0: none.",
+    )
+    first_layout_seed: int = _doc(
+        1_000_000, "The first layout seed of the exact_mazes test layouts (training draws seeds at random)."
+    )
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        if self.exact_mazes < 0:
+            raise ValueError(f"exact_mazes must be >= 0, got {self.exact_mazes}")
+        if self.first_layout_seed < 0:
+            raise ValueError(f"first_layout_seed must be >= 0, got {self.first_layout_seed}")
 
 
 @dataclass(frozen=True)
@@ -230,7 +243,9 @@ class ExperimentSpec:
         default_factory=lambda: ["return", "regret", "success"],
         metadata={
             "doc": "Contrast-table columns: return, regret, optimal, success, length, reach_<kind>, region_<name>, "
-            "exact_J, exact_reach_<kind>, exact_intended, steps, wall_time."
+            "exact_J, exact_reach_<kind>, exact_intended, exact_region_<name>, outside_<name>_exact_intended and "
+            "outside_<name>_exact_region_<name> (exact figures over the eval's exact_mazes whose intended object "
+            "lies outside the region), steps, wall_time."
         },
     )
     eval: EvalSpec = field(default_factory=EvalSpec, metadata={"doc": "Test-time evaluation."})
@@ -240,7 +255,8 @@ class ExperimentSpec:
             "doc": "Experiment figures besides the standard ones: 'discoverability' or 'discoverability:KIND' (fraction of "
             "seeds going to the button vs its uniform-random reach probability, per env), 'power' or "
             "'power:GAMMA' (POWER heatmap and where each agent goes), 'history:KIND' (exact reach of KIND per update "
-            "beside the credit on steps aimed at it, per trainer seed)."
+            "beside the credit on steps aimed at it, per trainer seed), 'mazes:REGION' (exact P(intended object) and "
+            "P(enter REGION) per trainer seed and test maze; needs eval.exact_mazes)."
         },
     )
     run_plots: Literal["none", "first_seed", "all"] = _doc(
@@ -692,7 +708,12 @@ def _check_spec(spec: ExperimentSpec, source: str) -> None:
         head, _, arg = fig.partition(":")
         if head not in FIGURES:
             raise ConfigError(
-                f"{source}: key 'figures[{i}]': unknown figure {fig!r}; known: discoverability[:KIND], power[:GAMMA], history:KIND"
+                f"{source}: key 'figures[{i}]': unknown figure {fig!r}; known: discoverability[:KIND], power[:GAMMA], history:KIND, mazes:REGION"
+            )
+        if head == "mazes" and (arg not in spec.eval.regions or not spec.eval.exact_mazes):
+            raise ConfigError(
+                f"{source}: key 'figures[{i}]': 'mazes:REGION' needs a region named in eval.regions (got {arg!r}) "
+                "and eval.exact_mazes > 0"
             )
         if head == "power" and arg and not _is_discount(arg):
             raise ConfigError(f"{source}: key 'figures[{i}]': 'power:GAMMA' needs 0 < GAMMA < 1, got {arg!r}")
@@ -780,6 +801,9 @@ def known_metrics(kinds: Sequence[str], regions: Mapping[str, str]) -> list[str]
         "exact_J",
         *(f"exact_reach_{k}" for k in kinds),
         "exact_intended",
+        *(f"exact_region_{r}" for r in regions),
+        *(f"outside_{r}_exact_intended" for r in regions),
+        *(f"outside_{r}_exact_region_{r}" for r in regions),
         "steps",
         "wall_time",
     ]
