@@ -24,7 +24,8 @@ Variants (each ``--seeds`` seeds on each task; the table gives medians and how m
 torch runs single-threaded in every variant (``torch.set_num_threads(1)``).
 
 Tasks: ``chain`` (written here: 8 states in a row, one-hot observations, actions left/right, +1 and the end
-of the episode on reaching the right end, time limit 40, start at the left end), and every built-in gridworld with
+of the episode on reaching the right end, time limit 40, start at the left end), gymnasium's ``frozenlake``
+(FrozenLake-v1) and ``taxi`` (Taxi-v4), exact through their own transition tables, and every built-in gridworld with
 a fixed layout (:data:`TASKS`): ``bridge1``, ``bridge3``, ``fourrooms``, ``fourrooms-slippery``, ``corridor``,
 ``corridor-long``, ``cliff``, ``cliff-slippery``, ``side-effects``, ``absent-supervisor``, ``interruptibility``,
 ``tampering``, ``boat-race``.
@@ -95,8 +96,35 @@ def chain_model() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     return P, R, terminal, initial, CHAIN_T
 
 
+def toy_text_model(env_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """(P, R, terminal, initial, horizon) of a gymnasium toy-text env from its own transition table ``env.P``.
+
+    ``P[s][a]`` lists ``(prob, next, reward, done)``; a state entered by a transition that ends the episode is
+    terminal (FrozenLake's holes and goal, Taxi's delivered states); the horizon is the registered time limit.
+    """
+    env = gym.make(env_id)
+    u = env.unwrapped
+    S, A = int(u.observation_space.n), int(u.action_space.n)
+    P, R, terminal = np.zeros((S, A, S)), np.zeros((S, A)), np.zeros(S, bool)
+    for s in range(S):
+        for a in range(A):
+            for prob, nxt, reward, done in u.P[s][a]:
+                P[s, a, nxt] += prob
+                R[s, a] += prob * reward
+                terminal[nxt] |= bool(done)
+    initial = np.asarray(u.initial_state_distrib, np.float64)
+    return P, R, terminal, initial / initial.sum(), int(env.spec.max_episode_steps)
+
+
+OUTSIDE = {"chain": make_chain, "frozenlake": "FrozenLake-v1", "taxi": "Taxi-v4"}
+"""Tasks that are not rlcredit gridworlds: the chain written here, and gymnasium's toy-text FrozenLake-v1 (4x4,
+slippery, time limit 100) and Taxi-v4 (time limit 200) with their own transition tables; observations are
+gymnasium's (a one-hot vector for the chain, a ``Discrete`` state index for the toy-text envs)."""
+
 TASKS = {
     "chain": None,
+    "frozenlake": None,
+    "taxi": None,
     "bridge1": "rlcredit/ButtonRoomBridge1-v0",
     "bridge3": "rlcredit/ButtonRoomBridge3-v0",
     "fourrooms": "rlcredit/FourRooms-v0",
@@ -121,6 +149,8 @@ too, but is not needed)."""
 def model(task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     if task == "chain":
         return chain_model()
+    if task in OUTSIDE:
+        return toy_text_model(str(OUTSIDE[task]))
     import rlcredit
 
     env = rlcredit.make(TASKS[task])
@@ -175,6 +205,8 @@ def state_observations(task: str) -> np.ndarray:
     """The observation of every state of the task's model, in state order."""
     if task == "chain":
         return np.eye(CHAIN_N, dtype=np.float32)
+    if task in OUTSIDE:
+        return np.arange(len(model(task)[1]), dtype=np.int64)
     import rlcredit
 
     env = rlcredit.make(TASKS[task])
@@ -195,8 +227,8 @@ def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Calla
 
     The policy after every update comes from the run's shaping files (logging on), from an ``on_update``
     hook (logging off: the (S, A) table the loop already computed is evaluated there, and training stops
-    once it is solved), or, for the chain (not a gridworld), from a checkpoint after every update (their
-    writing is in the measured wall time).
+    once it is solved), or, for the tasks that are not gridworlds (:data:`OUTSIDE`), from a checkpoint after
+    every update (their writing is in the measured wall time).
     """
     import pandas as pd
     import torch
@@ -208,8 +240,8 @@ def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Calla
     tables: list[np.ndarray] = []
     kw: dict = {}
     config = dict(config)
-    if task == "chain":
-        env: str | Callable[[], gym.Env] = make_chain
+    if task in OUTSIDE:
+        env: str | Callable[[], gym.Env] = OUTSIDE[task]
         config.update(checkpoint_every=1, checkpoint_keep=1_000_000)
     else:
         env = TASKS[task]  # type: ignore[assignment]
@@ -234,7 +266,7 @@ def run_rlcredit(task: str, seed: int, steps: int, config: dict, evaluate: Calla
         m = run.metrics
         if "on_update" in kw:  # the hook saw every update's policy and none solved the task
             return Result(float("nan"), float("nan"), int(m["global_step"].iloc[-1]), total)
-        if task == "chain":
+        if task in OUTSIDE:
             obs = state_observations(task)
             tables = [load_policy(run.dir, int(u)).action_probs(obs) for u in m["update"]]
         elif not tables:
@@ -270,7 +302,14 @@ def run_sb3(
         pass
 
     t0 = time.perf_counter()
-    factory = make_chain if task == "chain" else (lambda: rlcredit.make(TASKS[task]))
+    outside = OUTSIDE.get(task)
+    factory = (
+        outside
+        if callable(outside)
+        else (lambda: gym.make(outside))
+        if outside is not None
+        else (lambda: rlcredit.make(TASKS[task]))
+    )
     venv = make_vec_env(factory, n_envs=1, seed=seed)
     model = PPO("MlpPolicy", venv, device="cpu", seed=seed, verbose=0)
     solved = [float("nan"), float("nan")]
@@ -294,7 +333,7 @@ def run_sb3(
     return Result(solved[0], solved[1], int(model.num_timesteps), total)
 
 
-BUDGET = {"chain": 20_000, "bridge1": 40_000, "bridge3": 40_000, "fourrooms": 100_000, "fourrooms-slippery": 150_000,
+BUDGET = {"chain": 20_000, "frozenlake": 100_000, "taxi": 200_000, "bridge1": 40_000, "bridge3": 40_000, "fourrooms": 100_000, "fourrooms-slippery": 150_000,
           "corridor": 40_000, "corridor-long": 100_000, "cliff": 100_000, "cliff-slippery": 100_000,
           "side-effects": 60_000, "absent-supervisor": 60_000, "interruptibility": 60_000, "tampering": 60_000,
           "boat-race": 60_000}  # fmt: skip

@@ -24,6 +24,7 @@ plug measurements in:
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +52,9 @@ __all__ = [
     "gradient_hook",
     "policy_snapshot",
 ]
+
+SWITCH_INTERVAL = 2e-4
+"""Seconds: the GIL switch interval while a :class:`Measurer` is open (CPython's default is 5e-3)."""
 
 ExactFn = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 # The policies on every state are (S, A) tables, or functions of observations on procedural gridworlds, or None.
@@ -189,6 +193,12 @@ class Measurer:
         self.logged_update = logged_update
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlcredit-measure")
         self._pending: Future | None = None
+        # The measuring thread runs Python between its numpy/torch calls. The training thread gives up the GIL
+        # around every small torch op and, at CPython's default 5 ms switch interval, can then wait up to 5 ms
+        # to get it back; a short interval makes the measuring thread yield quickly (it has a whole update to
+        # finish its job). Restored by close().
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
 
     def submit(self, job: Job) -> None:
         self.wait()
@@ -206,6 +216,7 @@ class Measurer:
             self.wait()
         finally:
             self._pool.shutdown()
+            sys.setswitchinterval(self._switch_interval)
 
     def _finish(self, job: Job) -> dict[str, Any]:
         row = self._measure(job)
