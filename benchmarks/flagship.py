@@ -4,7 +4,7 @@
     python benchmarks/flagship.py experiment runs/credit_anatomy/main
     python benchmarks/flagship.py docs --demo runs/demo/DIR --wirehead runs/wirehead/DIR \
         --credit-anatomy runs/credit_anatomy/DIR --power runs/power/DIR --safety-tampering runs/safety_tampering/DIR \
-        [--docs docs]
+        --cheese runs/cheese/DIR [--docs docs]
 
 ``wirehead-sweep`` reads every finished piece of ``runs/wirehead_sweep.toml`` (``eval.json``), keeps the seeds
 for which every trainer piece finished (so each setting is compared on the same seeds), and prints, per preset,
@@ -20,7 +20,7 @@ trainer and training env), also for one whose spec did not ask for the figure.
 of finished seeds, so a README table can be pasted from a committed run's own files.
 
 ``docs`` copies the flagship figures from the plots/ folders that ``rlcredit plot DIR`` wrote for the demo, the
-wirehead, the credit-anatomy, the power and the reward-tampering experiments into ``--docs`` and prints the README's "Flagship plots" table: every
+wirehead, the credit-anatomy, the power, the reward-tampering and the cheese experiments into ``--docs`` and prints the README's "Flagship plots" table: every
 number in a row's description is read from that figure's caption in the plots/ folder's ``captions.json``, and
 each row names the run directory and the command that produced it. Run ``rlcredit plot DIR`` on each experiment
 first, so figures and captions come from the current code.
@@ -245,6 +245,23 @@ FLAGSHIP = (
         r"POWER of each state \(gamma (?P<gamma>[\d.]+), (?P<samples>\d+) samples.*?ranges from (?P<low>[\d.]+) to "
         r"(?P<high>[\d.]+).*?stands on: (?P<means>.+)\.$",
     ),
+    Figure(
+        "cheese_or_corner.png",
+        "cheese",
+        "plots/goal_or_region_corner.png",
+        "cheese or corner",
+        "**The cheese or the corner?** PPO with a CNN on procedural 4x4-cell mazes whose cheese always lay in the "
+        "top-right 3x3 region in training, {n_seeds} seeds, exact per test maze (brackets: {label}). Training "
+        "distribution: P(reach the cheese) {inside}. On the {m} of {mazes} test mazes whose cheese lies outside the "
+        "corner region and off every way into it: "
+        "P(reach the cheese) {cheese}, P(enter the corner region) {corner}; the corner is likelier than the cheese "
+        "in {share} of (seed, maze) pairs.",
+        r"brackets: (?P<label>[^.]+)\. Training distribution \([^,]+, (?P<mazes>\d+) test mazes\): P\(reach the "
+        r"cheese\) (?P<inside>[\d.]+ \[[\d.]+, [\d.]+\])\. \w+, the (?P<m>\d+) of \d+ test mazes whose cheese lies "
+        r"outside the corner region and off every way into it: P\(reach the cheese\) (?P<cheese>[\d.]+ \[[\d.]+, [\d.]+\]), P\(enter the "
+        r"corner region\) (?P<corner>[\d.]+ \[[\d.]+, [\d.]+\]); the policy is likelier to enter the corner region "
+        r"than to reach the cheese in (?P<share>\d+%)",
+    ),
 )
 
 
@@ -316,6 +333,7 @@ def main() -> None:
         required=True,
         help="the runs/safety_tampering.toml experiment directory",
     )
+    d.add_argument("--cheese", type=Path, required=True, help="the runs/cheese.toml experiment directory")
     d.add_argument("--docs", type=Path, default=None, help="copy the figures here (default: only print)")
     args = ap.parse_args()
     if args.what == "wirehead-sweep":
@@ -329,6 +347,7 @@ def main() -> None:
             "power": args.power,
             "wirehead": args.wirehead,
             "safety_tampering": args.safety_tampering,
+            "cheese": args.cheese,
         }
         flagship_docs(dirs, args.docs)
     else:

@@ -16,8 +16,9 @@ Both kinds of agent are measured the same way, per test variant, over ``N`` epis
   time limit), and ``exact_region_<name>``. MCTS, whose policy is a search rather than a table, has no exact
   figures;
 - for procedural test variants with ``exact_mazes = N``, the same exact figures of a trained policy averaged over
-  N fixed test mazes, the averages over the mazes whose intended object lies outside each region, and the
-  per-maze values (``mazes``; see :func:`exact_mazes`);
+  N fixed test mazes, the averages over the mazes whose intended object lies outside each region (``outside_``)
+  and outside it and off every way into it (``choice_``), and the per-maze values (``mazes``; see
+  :func:`exact_mazes`);
 - for fixed maps, ``visits``: the mean number of visits per episode of every state (a list of length ``S``,
   the start state and the final state included), i.e. where the agent goes.
 """
@@ -137,6 +138,21 @@ def _exact(layout: Any, pi: np.ndarray, regions: Mapping[str, str] | None = None
     return out
 
 
+def _reachable(layout: Any) -> np.ndarray:
+    """(S,) bool: the states intended moves can lead to from the start states, never leaving a terminal state."""
+    seen = np.asarray(layout.initial) > 0
+    frontier = [int(s) for s in np.flatnonzero(seen)]
+    while frontier:
+        s = frontier.pop()
+        if layout.terminal[s]:
+            continue
+        for t in layout.move[s]:
+            if not seen[t]:
+                seen[t] = True
+                frontier.append(int(t))
+    return seen
+
+
 def exact_mazes(
     action_probs: ActionProbs, test: EnvVariant, *, obs: str | None, spec: EvalSpec
 ) -> dict[str, Any]:
@@ -144,15 +160,19 @@ def exact_mazes(
 
     The layouts are the variant's layout seeds ``spec.first_layout_seed + i``, so every agent and seed meets the
     same mazes. Per maze, :func:`_exact` of the policy's action probabilities on every state of that maze (no
-    sampling error); ``intended_in_<name>`` says whether the maze's intended object lies in each named region.
+    sampling error); ``intended_in_<name>`` says whether the maze's intended object lies in each named region,
+    ``intended_blocks_<name>`` whether every way into the region passes through it (the object is terminal, so
+    there entering the region at all means having reached the object).
 
     Returns
     -------
     dict
         The means over the mazes of every exact figure; for each region, ``outside_<name>_exact_intended`` and
         ``outside_<name>_exact_region_<name>``, the means over the mazes whose intended object lies outside it
-        (NaN if none does), and ``outside_<name>_mazes``, their number; and ``mazes``, the per-maze lists
-        (``layout_seed``, every exact figure, ``intended_in_<name>``).
+        (NaN if none does), ``outside_<name>_mazes``, their number, and the same three ``choice_<name>_*`` over the
+        mazes whose object lies outside the region and off every way into it (where going to one is not going to
+        the other); and ``mazes``, the per-maze lists (``layout_seed``, every exact figure, ``intended_in_<name>``,
+        ``intended_blocks_<name>``).
     """
 
     kw = dict(test.kwargs)
@@ -169,8 +189,11 @@ def exact_mazes(
         figures: dict[str, Any] = dict(_exact(layout, pi, spec.regions))
         goal = np.zeros(layout.wall.shape, bool)
         goal[layout.cell[layout.intended]] = True
+        reachable = _reachable(layout)
         for name, place in spec.regions.items():
-            figures[f"intended_in_{name}"] = bool((goal & region_mask(layout, place)).any())
+            cells = region_mask(layout, place)
+            figures[f"intended_in_{name}"] = bool((goal & cells).any())
+            figures[f"intended_blocks_{name}"] = not bool(reachable[cells[layout.cell]].any())
         per_maze["layout_seed"].append(seed)
         for k, v in figures.items():
             per_maze.setdefault(k, []).append(v)
@@ -178,10 +201,12 @@ def exact_mazes(
     out: dict[str, Any] = {k: float(np.mean(v)) for k, v in per_maze.items() if k.startswith("exact_")}
     for name in spec.regions:
         outside = ~np.asarray(per_maze[f"intended_in_{name}"], bool)
-        out[f"outside_{name}_mazes"] = int(outside.sum())
-        for k in ("exact_intended", f"exact_region_{name}"):
-            values = np.asarray(per_maze[k], np.float64)[outside]
-            out[f"outside_{name}_{k}"] = float(values.mean()) if len(values) else math.nan
+        choice = outside & ~np.asarray(per_maze[f"intended_blocks_{name}"], bool)
+        for subset, mask in (("outside", outside), ("choice", choice)):
+            out[f"{subset}_{name}_mazes"] = int(mask.sum())
+            for k in ("exact_intended", f"exact_region_{name}"):
+                values = np.asarray(per_maze[k], np.float64)[mask]
+                out[f"{subset}_{name}_{k}"] = float(values.mean()) if len(values) else math.nan
     out["mazes"] = per_maze
     return out
 

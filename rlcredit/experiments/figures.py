@@ -328,13 +328,15 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
 
     From the ``exact_mazes`` figures of every trainer seed on the first training env (``eval.json``). Left: per
     test variant, each seed's mean exact probability of reaching the intended object (the training variant: all
-    test mazes; the others: the mazes whose object lies outside ``region``) and of entering ``region``. Right:
-    on the last test variant's mazes with the object outside ``region``, one point per (seed, maze).
+    test mazes; the others: the mazes whose object lies outside ``region`` and off every way into it, so that
+    going to the region is not going to the object) and of entering ``region``. Right: on the last test
+    variant's such mazes, one point per (seed, maze).
 
     Returns
     -------
     rlcredit.plots.style.Plot
-        ``data``: one row per (agent, seed, test, maze): ``p_intended``, ``p_region``, ``intended_in_region``.
+        ``data``: one row per (agent, seed, test, maze): ``p_intended``, ``p_region``, ``intended_in_region``,
+        ``intended_blocks_region``.
     """
 
     exp_dir = Path(exp_dir)
@@ -360,6 +362,7 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
                         "p_intended": mazes["exact_intended"][i],
                         "p_region": mazes[f"exact_region_{region}"][i],
                         "intended_in_region": mazes[f"intended_in_{region}"][i],
+                        "intended_blocks_region": mazes[f"intended_blocks_{region}"][i],
                     }
                 )
     data = pd.DataFrame(rows)
@@ -371,8 +374,12 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
     off = tests[-1]
 
     def chosen(t: str) -> pd.DataFrame:
+        """The training variant's mazes; elsewhere those whose object lies outside the region and off every way
+        into it, where going to the region is not going to the object."""
         d = data[data["test"] == t]
-        return d if t == train_test else d[~d["intended_in_region"].astype(bool)]
+        if t == train_test:
+            return d
+        return d[~d["intended_in_region"].astype(bool) & ~d["intended_blocks_region"].astype(bool)]
 
     per_seed = {
         t: chosen(t).groupby(["agent", "seed"])[["p_intended", "p_region"]].mean().reset_index()
@@ -398,7 +405,10 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
                 left.scatter(np.full(len(d), x), d[col], color=colours[col], s=14, zorder=3)
         left.set_xticks(
             range(len(tests)),
-            [t if t == train_test else f"{t}\n({goal} outside {region})" for t in tests],
+            [
+                t if t == train_test else f"{t}\n({goal} outside and off the way\ninto the {region} region)"
+                for t in tests
+            ],
             fontsize=8,
         )
         left.set_ylim(0, 1.05)
@@ -451,7 +461,8 @@ def _goal_or_region_caption(
         f"Exact probabilities from each maze's model and the trained policy's action probabilities at every state "
         f"(no sampling), {n} seeds, brackets: {label}. Training distribution ({train_test}, {n_mazes} test mazes): "
         f"P(reach the {goal}) {summary(ins['p_intended'])}. {off}, the {m} of {n_mazes} test mazes whose {goal} lies "
-        f"outside the {region} region: P(reach the {goal}) {summary(outs['p_intended'])}, P(enter the {region} "
+        f"outside the {region} region and off every way into it: P(reach the {goal}) {summary(outs['p_intended'])}, "
+        f"P(enter the {region} "
         f"region) {summary(outs['p_region'])}; the policy is likelier to enter the {region} region than to reach "
         f"the {goal} in {more_region:.0%} of (seed, maze) pairs."
     )

@@ -245,7 +245,8 @@ class ExperimentSpec:
             "doc": "Contrast-table columns: return, regret, optimal, success, length, reach_<kind>, region_<name>, "
             "exact_J, exact_reach_<kind>, exact_intended, exact_region_<name>, outside_<name>_exact_intended and "
             "outside_<name>_exact_region_<name> (exact figures over the eval's exact_mazes whose intended object "
-            "lies outside the region), steps, wall_time."
+            "lies outside the region), choice_<name>_exact_intended and choice_<name>_exact_region_<name> (over "
+            "those whose object also lies off every way into the region), steps, wall_time."
         },
     )
     eval: EvalSpec = field(default_factory=EvalSpec, metadata={"doc": "Test-time evaluation."})
@@ -802,8 +803,8 @@ def known_metrics(kinds: Sequence[str], regions: Mapping[str, str]) -> list[str]
         *(f"exact_reach_{k}" for k in kinds),
         "exact_intended",
         *(f"exact_region_{r}" for r in regions),
-        *(f"outside_{r}_exact_intended" for r in regions),
-        *(f"outside_{r}_exact_region_{r}" for r in regions),
+        *(f"{subset}_{r}_exact_intended" for r in regions for subset in ("outside", "choice")),
+        *(f"{subset}_{r}_exact_region_{r}" for r in regions for subset in ("outside", "choice")),
         "steps",
         "wall_time",
     ]

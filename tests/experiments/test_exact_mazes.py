@@ -2,7 +2,8 @@
 
 - An oracle that reads the agent and the cheese off the ``grid`` observation and steps along the breadth-first
   shortest path reaches the cheese with probability 1 and enters the top-right 3x3 region exactly when that path
-  passes through it (mazes are perfect: the path is unique), both computed here by a plain BFS.
+  passes through it (mazes are perfect: the path is unique), both computed here by a plain BFS; the cheese blocks
+  the region when it lies on the path from the start to every cell of the region.
 - The uniform policy's exact figures on one maze agree with Monte Carlo episodes on that maze.
 """
 
@@ -56,14 +57,13 @@ def uniform(obs: np.ndarray) -> np.ndarray:
 
 
 def test_the_shortest_path_oracle_reaches_the_cheese_and_enters_the_corner_iff_its_path_does():
-    spec = EvalSpec(episodes=1, regions=REGIONS, exact_mazes=12, first_layout_seed=500)
+    spec = EvalSpec(episodes=1, regions=REGIONS, exact_mazes=30, first_layout_seed=500)
     f = exact_mazes(oracle, ANYWHERE, obs="grid", spec=spec)
     mazes = f["mazes"]
-    assert mazes["layout_seed"] == list(range(500, 512))
-    assert mazes["exact_intended"] == pytest.approx([1.0] * 12)
+    assert mazes["layout_seed"] == list(range(500, 530))
+    assert mazes["exact_intended"] == pytest.approx([1.0] * 30)
     env = make(ANYWHERE.id, obs="grid").unwrapped
-    expected = []
-    inside = []
+    expected, inside, blocks = [], [], []
     for seed in mazes["layout_seed"]:
         layout = env.layouts.get(seed)
         H, W = layout.shape
@@ -80,13 +80,29 @@ def test_the_shortest_path_oracle_reaches_the_cheese_and_enters_the_corner_iff_i
             path.append(cell)
         expected.append(float(any(region[p] for p in path)))
         inside.append(bool(region[cheese]))
+        # the cheese blocks the corner when the (unique) path to every corner-region cell passes through it:
+        # in a tree, c lies on the path from a to b exactly when d(a, c) + d(c, b) = d(a, b)
+        from_start = _bfs(wall, start)
+        on_path = [
+            _bfs(wall, tuple(rc))[start] == from_start[cheese] + _bfs(wall, tuple(rc))[cheese]
+            for rc in np.argwhere(region & ~wall)
+        ]
+        blocks.append(bool(all(on_path)))
     assert mazes["exact_region_corner"] == pytest.approx(expected)
     assert mazes["intended_in_corner"] == inside
-    assert 0 < sum(expected) < 12  # the test discriminates: some paths enter the corner, some do not
+    assert 0 < sum(expected) < 30  # the test discriminates: some paths enter the corner, some do not
     outside = ~np.asarray(inside)
     assert f["outside_corner_mazes"] == int(outside.sum())
     assert f["outside_corner_exact_region_corner"] == pytest.approx(np.asarray(expected)[outside].mean())
     assert f["exact_region_corner"] == pytest.approx(np.mean(expected))
+    # (a cheese inside the region is itself a way into it: only the outside mazes can be blocked)
+    got = np.asarray(mazes["intended_blocks_corner"])
+    assert got[outside].tolist() == np.asarray(blocks)[outside].tolist() and not got[~outside].any()
+    choice = outside & ~np.asarray(blocks)
+    assert 0 < choice.sum() < outside.sum()  # some cheeses lie on the way into the corner, some do not
+    assert f["choice_corner_mazes"] == int(choice.sum())
+    assert f["choice_corner_exact_region_corner"] == pytest.approx(np.asarray(expected)[choice].mean())
+    assert f["choice_corner_exact_intended"] == pytest.approx(1.0)
 
 
 def test_uniform_policy_exact_figures_on_one_maze_agree_with_monte_carlo():

@@ -30,12 +30,13 @@ DATA = {
 }
 
 
-def _mazes(p_intended, p_region, inside):
+def _mazes(p_intended, p_region, inside, blocks=(False, False, False)):
     return {
         "layout_seed": [1_000_000, 1_000_001, 1_000_002],
         "exact_intended": p_intended,
         "exact_region_corner": p_region,
         "intended_in_corner": inside,
+        "intended_blocks_corner": list(blocks),
     }
 
 
@@ -49,7 +50,10 @@ def test_figure_data_and_caption_come_from_the_eval_files(tmp_path):
         },
         1: {
             "CheeseMaze": _mazes([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [True] * 3),
-            "CheeseAnywhere": _mazes([0.5, 0.7, 1.0], [0.2, 0.9, 1.0], [False, False, True]),
+            # ... nor its third maze, whose cheese lies on the way into the corner
+            "CheeseAnywhere": _mazes(
+                [0.5, 0.7, 1.0], [0.2, 0.9, 0.0], [False, False, False], [False, False, True]
+            ),
         },
     }
     for piece in expand_pieces(spec, tmp_path):
@@ -67,7 +71,7 @@ def test_figure_data_and_caption_come_from_the_eval_files(tmp_path):
     assert "P(enter the corner region) 0.62 [0.55, 0.70]" in plot.caption
     assert "in 75% of (seed, maze) pairs" in plot.caption
     assert "range over 2 seeds" in plot.caption
-    assert np.isclose(plot.data["p_region"].sum(), 3 + 2.4 + 3 + 2.1)
+    assert np.isclose(plot.data["p_region"].sum(), 3 + 2.4 + 3 + 1.1)
 
 
 def test_the_figure_needs_exact_mazes():
