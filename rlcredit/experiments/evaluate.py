@@ -7,7 +7,8 @@ Both kinds of agent are measured the same way, per test variant, over ``N`` epis
 - ``performance``: mean episode sum of the intended performance (``info["performance"]``, hidden from trainers;
   equal to the return on maps that declare none), and ``reward_minus_intended = return − performance``;
 - ``reach_<kind>``: the fraction of episodes that entered a cell of each object kind (e.g. the button);
-- ``region_<name>``: the fraction of episodes that entered a named region (e.g. the top-right corner);
+- ``region_<name>``: the fraction of episodes that entered (or started in) a named region (e.g. the top-right
+  corner);
 - ``optimal``: the best expected undiscounted return within the time limit (backward induction with
   ``gamma = 1`` on the exact model, averaged over the layouts met in the episodes), and ``regret = optimal −
   return``;
@@ -37,6 +38,7 @@ from rlcredit.experiments.spec import EnvVariant, EvalSpec
 from rlcredit.gridworld.maps import load_map, parse_region
 from rlcredit.gridworld.observe import observation_of
 from rlcredit.gridworld.registry import make, make_vec, resolve
+from rlcredit.mdp import TabularMDP
 from rlcredit.planning import backward_induction, policy_evaluation
 from rlcredit.planning.occupancy import layout_reach, reach_probability
 from rlcredit.planning.planner import run_planner_episodes
@@ -53,7 +55,8 @@ def eval_seed(seed: int, test_index: int) -> int:
 
 
 def region_mask(layout: Any, place: str) -> np.ndarray:
-    """(S,) bool: the free cells of ``layout`` in a placement region (interior coordinates, as in map files)."""
+    """(H*W,) bool, one entry per cell: the free cells of ``layout`` in a placement region (interior coordinates,
+    as in map files). Index it with ``layout.cell[states]`` to ask about states."""
 
     H, W = layout.shape
     rs, cs = parse_region(place, (H - 2, W - 2))
@@ -138,8 +141,9 @@ def _exact(layout: Any, pi: np.ndarray, regions: Mapping[str, str] | None = None
     return out
 
 
-def _reachable(layout: Any) -> np.ndarray:
-    """(S,) bool: the states intended moves can lead to from the start states, never leaving a terminal state."""
+def _reachable(layout: Any, blocked: np.ndarray | None = None) -> np.ndarray:
+    """(S,) bool: the states intended moves lead to from the start states without entering a ``blocked`` state
+    ((S,) bool) and never leaving a terminal one."""
     seen = np.asarray(layout.initial) > 0
     frontier = [int(s) for s in np.flatnonzero(seen)]
     while frontier:
@@ -147,10 +151,21 @@ def _reachable(layout: Any) -> np.ndarray:
         if layout.terminal[s]:
             continue
         for t in layout.move[s]:
-            if not seen[t]:
+            if not seen[t] and (blocked is None or not blocked[t]):
                 seen[t] = True
                 frontier.append(int(t))
     return seen
+
+
+def _first_hits(m: TabularMDP, pi: np.ndarray, goal: np.ndarray, region: np.ndarray) -> tuple[float, float]:
+    """(P(enter a ``goal`` state before a ``region`` state), P(the region before the goal)) within the horizon,
+    from the start distribution: both sets made absorbing."""
+    first = TabularMDP(m.P2, m.R, gamma=m.gamma, terminal=m.terminal | region | goal, initial=m.initial,
+                       horizon=m.horizon)  # fmt: skip
+    return (
+        float(reach_probability(first, pi, goal & ~region) @ m.initial),
+        float(reach_probability(first, pi, region) @ m.initial),
+    )
 
 
 def exact_mazes(
@@ -159,41 +174,60 @@ def exact_mazes(
     """A policy's exact figures on each of ``spec.exact_mazes`` layouts of a procedural test variant.
 
     The layouts are the variant's layout seeds ``spec.first_layout_seed + i``, so every agent and seed meets the
-    same mazes. Per maze, :func:`_exact` of the policy's action probabilities on every state of that maze (no
-    sampling error); ``intended_in_<name>`` says whether the maze's intended object lies in each named region,
-    ``intended_blocks_<name>`` whether every way into the region passes through it (the object is terminal, so
-    there entering the region at all means having reached the object).
+    same mazes. Per maze: :func:`_exact` of the policy's action probabilities on every state of that maze (no
+    sampling error); for each named region, ``intended_in_<name>`` (the maze's intended object lies in it),
+    ``choice_<name>`` (it lies outside, the object can be reached without entering the region *and* the region
+    without reaching the object: only there does going to one say nothing about going to the other),
+    ``exact_first_intended_<name>`` and ``exact_first_region_<name>`` (the probability of reaching the object
+    before entering the region, and the reverse), and the same two for the uniform-random policy
+    (``uniform_first_*``), a reference that prefers neither.
 
     Returns
     -------
     dict
         The means over the mazes of every exact figure; for each region, ``outside_<name>_exact_intended`` and
         ``outside_<name>_exact_region_<name>``, the means over the mazes whose intended object lies outside it
-        (NaN if none does), ``outside_<name>_mazes``, their number, and the same three ``choice_<name>_*`` over the
-        mazes whose object lies outside the region and off every way into it (where going to one is not going to
-        the other); and ``mazes``, the per-maze lists (``layout_seed``, every exact figure, ``intended_in_<name>``,
-        ``intended_blocks_<name>``).
+        (NaN if none does) and ``outside_<name>_mazes``, their number; ``choice_<name>_mazes`` and the means over
+        those mazes of the four first-hit figures (``choice_<name>_exact_first_intended``, ...); and ``mazes``,
+        every per-maze value as lists, with ``layout_seed``.
+
+    Raises
+    ------
+    ValueError
+        If the test variant restricts its layouts (``num_layouts``): its mazes would not be the ones measured.
     """
 
     kw = dict(test.kwargs)
     if obs is not None:
         kw["obs"] = obs
     env = cast(Any, make(test.id, **kw)).unwrapped
+    if env.layouts.num_layouts is not None:
+        raise ValueError(
+            f"{test.id}: exact_mazes measures layout seeds {spec.first_layout_seed}.. but the variant draws only "
+            f"seeds 0..{env.layouts.num_layouts - 1} (num_layouts)"
+        )
     per_maze: dict[str, list[Any]] = {"layout_seed": []}
     for i in range(spec.exact_mazes):
         seed = spec.first_layout_seed + i
         layout = env.layouts.get(seed)
-        pi = np.asarray(
-            action_probs(observation_of(layout, np.arange(layout.num_states), env.obs_mode)), np.float64
-        )
+        states = np.arange(layout.num_states)
+        pi = np.asarray(action_probs(observation_of(layout, states, env.obs_mode)), np.float64)
+        uniform = np.full_like(pi, 1.0 / pi.shape[1])
         figures: dict[str, Any] = dict(_exact(layout, pi, spec.regions))
-        goal = np.zeros(layout.wall.shape, bool)
-        goal[layout.cell[layout.intended]] = True
-        reachable = _reachable(layout)
+        m = layout.to_mdp(gamma=1.0)
+        goal = np.asarray(layout.intended, bool)
         for name, place in spec.regions.items():
-            cells = region_mask(layout, place)
-            figures[f"intended_in_{name}"] = bool((goal & cells).any())
-            figures[f"intended_blocks_{name}"] = not bool(reachable[cells[layout.cell]].any())
+            region = region_mask(layout, place)[layout.cell]  # states whose agent cell lies in the region
+            figures[f"intended_in_{name}"] = bool((goal & region).any())
+            figures[f"choice_{name}"] = bool(
+                not (goal & region).any()
+                and (_reachable(layout, blocked=region) & goal).any()
+                and (_reachable(layout, blocked=goal) & region).any()
+            )
+            first = _first_hits(m, pi, goal, region)
+            figures[f"exact_first_intended_{name}"], figures[f"exact_first_region_{name}"] = first
+            first = _first_hits(m, uniform, goal, region)
+            figures[f"uniform_first_intended_{name}"], figures[f"uniform_first_region_{name}"] = first
         per_maze["layout_seed"].append(seed)
         for k, v in figures.items():
             per_maze.setdefault(k, []).append(v)
@@ -201,12 +235,20 @@ def exact_mazes(
     out: dict[str, Any] = {k: float(np.mean(v)) for k, v in per_maze.items() if k.startswith("exact_")}
     for name in spec.regions:
         outside = ~np.asarray(per_maze[f"intended_in_{name}"], bool)
-        choice = outside & ~np.asarray(per_maze[f"intended_blocks_{name}"], bool)
-        for subset, mask in (("outside", outside), ("choice", choice)):
+        choice = np.asarray(per_maze[f"choice_{name}"], bool)
+        subsets = {
+            "outside": (outside, ("exact_intended", f"exact_region_{name}")),
+            "choice": (
+                choice,
+                tuple(f"{w}_first_{x}_{name}" for w in ("exact", "uniform") for x in ("intended", "region")),
+            ),
+        }
+        for subset, (mask, keys) in subsets.items():
             out[f"{subset}_{name}_mazes"] = int(mask.sum())
-            for k in ("exact_intended", f"exact_region_{name}"):
+            for k in keys:
                 values = np.asarray(per_maze[k], np.float64)[mask]
-                out[f"{subset}_{name}_{k}"] = float(values.mean()) if len(values) else math.nan
+                short = k.removesuffix(f"_{name}") if subset == "choice" else k
+                out[f"{subset}_{name}_{short}"] = float(values.mean()) if len(values) else math.nan
     out["mazes"] = per_maze
     return out
 
@@ -256,7 +298,10 @@ def evaluate_policy(
     performance = np.zeros(n)
     intended = np.zeros(n, bool)
     reached = np.zeros((n, len(kinds)), bool)
-    in_region = {name: np.zeros(n, bool) for name in masks}
+    cell_of = layouts[0].cell  # state -> the agent's cell, the same in every layout of a map
+    in_region = {
+        name: mask[cell_of[first["state"]]] for name, mask in masks.items()
+    }  # starting in one counts
     active = np.ones(n, bool)
     while active.any():
         probs = np.asarray(action_probs(o), dtype=np.float64)
@@ -276,7 +321,7 @@ def evaluate_policy(
         hit = active & (ev >= 0)
         reached[np.flatnonzero(hit), ev[hit]] = True
         for name, mask in masks.items():
-            in_region[name] |= active & mask[states]
+            in_region[name] |= active & mask[cell_of[states]]
         if fixed:
             visits += np.bincount(states[active], minlength=S)
         active &= ~(terminated | truncated)
@@ -347,7 +392,8 @@ def run_planner(
         row["episode"] = i
         if masks is None:
             masks = {name: region_mask(env.layout, place) for name, place in regions.items()}
-        row["regions"] = [name for name, mask in masks.items() if any(mask[s] for s in env.states[1:])]
+        cells = env.layout.cell[np.asarray(env.states, np.int64)]
+        row["regions"] = [name for name, mask in masks.items() if mask[cells].any()]
         row["states"] = list(env.states)
         row["performance"] = env.performance
         rows.append(row)

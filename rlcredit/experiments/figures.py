@@ -326,17 +326,26 @@ def _intended_kind(test: EnvVariant) -> str:
 def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region: str) -> Plot:
     """Does a trained policy go to the intended object or to the region it always lay in during training?
 
-    From the ``exact_mazes`` figures of every trainer seed on the first training env (``eval.json``). Left: per
-    test variant, each seed's mean exact probability of reaching the intended object (the training variant: all
-    test mazes; the others: the mazes whose object lies outside ``region`` and off every way into it, so that
-    going to the region is not going to the object) and of entering ``region``. Right: on the last test
-    variant's such mazes, one point per (seed, maze).
+    From the ``exact_mazes`` figures (``eval.json``) of every trainer seed on the first training env. In
+    distribution (the test variant whose every object lies in ``region``): the exact probability of reaching the
+    object. Off distribution (the last other test variant): only the mazes where the object lies outside
+    ``region`` and either can be reached without the other, where reaching one first is a choice; there the
+    probability of reaching the object before entering the region and of entering the region before the object,
+    beside the uniform-random policy's (a reference that prefers neither). Left: per agent and seed; right: per
+    (seed, maze).
 
     Returns
     -------
     rlcredit.plots.style.Plot
-        ``data``: one row per (agent, seed, test, maze): ``p_intended``, ``p_region``, ``intended_in_region``,
-        ``intended_blocks_region``.
+        ``data``: one row per (agent, seed, test, maze): ``p_intended`` (reach the object at all),
+        ``first_intended``, ``first_region``, ``uniform_first_intended``, ``uniform_first_region``,
+        ``intended_in_region``, ``choice``.
+
+    Raises
+    ------
+    ValueError
+        Without exact per-maze figures, without an in-distribution and an off-distribution test variant, or
+        when no off-distribution maze leaves the choice.
     """
 
     exp_dir = Path(exp_dir)
@@ -360,109 +369,137 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
                         "test": test,
                         "layout_seed": seed,
                         "p_intended": mazes["exact_intended"][i],
-                        "p_region": mazes[f"exact_region_{region}"][i],
+                        "first_intended": mazes[f"exact_first_intended_{region}"][i],
+                        "first_region": mazes[f"exact_first_region_{region}"][i],
+                        "uniform_first_intended": mazes[f"uniform_first_intended_{region}"][i],
+                        "uniform_first_region": mazes[f"uniform_first_region_{region}"][i],
                         "intended_in_region": mazes[f"intended_in_{region}"][i],
-                        "intended_blocks_region": mazes[f"intended_blocks_{region}"][i],
+                        "choice": mazes[f"choice_{region}"][i],
                     }
                 )
     data = pd.DataFrame(rows)
     if data.empty:
         raise ValueError("no trained policy has exact per-maze figures (eval.exact_mazes)")
-    tests = list(dict.fromkeys(data["test"]))
-    train_test = env.label if env.label in tests else tests[0]
-    goal = _intended_kind(env.train)
-    off = tests[-1]
-
-    def chosen(t: str) -> pd.DataFrame:
-        """The training variant's mazes; elsewhere those whose object lies outside the region and off every way
-        into it, where going to the region is not going to the object."""
-        d = data[data["test"] == t]
-        if t == train_test:
-            return d
-        return d[~d["intended_in_region"].astype(bool) & ~d["intended_blocks_region"].astype(bool)]
-
-    per_seed = {
-        t: chosen(t).groupby(["agent", "seed"])[["p_intended", "p_region"]].mean().reset_index()
-        for t in tests
-    }
+    goal_kind = _intended_kind(env.train)
+    inside = data.groupby("test")["intended_in_region"].all()
+    ins = [t for t in dict.fromkeys(data["test"]) if inside[t]]
+    offs = [
+        t
+        for t in dict.fromkeys(data["test"])
+        if not inside[t] and data.loc[data["test"] == t, "choice"].any()
+    ]
+    if not ins or not offs:
+        raise ValueError(
+            f"the figure needs a test variant whose every {goal_kind} lies in the {region} region and another with "
+            "mazes where either can be reached without the other"
+        )
+    train_test, off, goal = ins[0], offs[-1], goal_kind
+    in_data = data[data["test"] == train_test]
+    off_data = data[(data["test"] == off) & data["choice"].astype(bool)]
+    per_seed_in = in_data.groupby(["agent", "seed"])["p_intended"].mean().reset_index()
+    cols = ["first_intended", "first_region", "uniform_first_intended", "uniform_first_region"]
+    per_seed_off = off_data.groupby(["agent", "seed"])[cols].mean().reset_index()
+    agents = list(dict.fromkeys(data["agent"]))
     with style.rc():
-        fig = style.new_figure(9.6, 4.2)
-        left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
-        colours = {"p_intended": "#2a9d8f", "p_region": "#e76f51"}
-        names = {"p_intended": f"P(reach the {goal})", "p_region": f"P(enter the {region} region)"}
-        for j, t in enumerate(tests):
-            d = per_seed[t]
-            for k, col in enumerate(("p_intended", "p_region")):
-                x = j + (k - 0.5) * 0.36
-                left.bar(
-                    x,
-                    d[col].mean(),
-                    width=0.32,
-                    color=colours[col],
-                    alpha=0.35,
-                    label=names[col] if j == 0 else None,
-                )
-                left.scatter(np.full(len(d), x), d[col], color=colours[col], s=14, zorder=3)
+        fig = style.new_figure(9.6, 4.4)
+        left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.15, 1]})
+        colours = {"p_intended": "#2a9d8f", "first_intended": "#2a9d8f", "first_region": "#e76f51"}
+        names = {
+            "p_intended": f"P(reach the {goal})",
+            "first_intended": f"P(the {goal} before the {region} region)",
+            "first_region": f"P(the {region} region before the {goal})",
+        }
+        slots = [
+            (0, "p_intended", per_seed_in),
+            (1, "first_intended", per_seed_off),
+            (2, "first_region", per_seed_off),
+        ]
+        width = 0.8 / len(agents)
+        for a, agent in enumerate(agents):
+            for x, col, frame in slots:
+                d = frame[frame["agent"] == agent]
+                pos = x + (a - (len(agents) - 1) / 2) * width
+                left.bar(pos, d[col].mean(), width=width * 0.9, color=colours[col], alpha=0.35)
+                left.scatter(np.full(len(d), pos), d[col], color=colours[col], s=14, zorder=3)
+                if col != "p_intended":
+                    ref = d[f"uniform_{col}"].mean()
+                    left.hlines(ref, pos - width * 0.45, pos + width * 0.45, color="#333333", lw=1.2, ls="--",
+                                label="uniform-random policy" if (a, x) == (0, 1) else None)  # fmt: skip
         left.set_xticks(
-            range(len(tests)),
+            [0, 1, 2],
             [
-                t if t == train_test else f"{t}\n({goal} outside and off the way\ninto the {region} region)"
-                for t in tests
+                f"{train_test}:\nreach the {goal}",
+                f"{off}:\n{goal} first",
+                f"{off}:\n{region} region first",
             ],
-            fontsize=8,
+            fontsize=7.5,
         )
         left.set_ylim(0, 1.05)
         left.set_ylabel("exact probability per episode\n(bar: mean over seeds; dot: one seed)")
-        left.legend(loc="upper center", fontsize=7)
-        d = chosen(off)
-        seeds = sorted(d["seed"].unique())
-        palette = style.label_colours([f"seed {s}" for s in seeds])
-        for s in seeds:
-            g = d[d["seed"] == s]
-            right.scatter(
-                g["p_region"], g["p_intended"], s=10, alpha=0.6, color=palette[f"seed {s}"], label=f"seed {s}"
-            )
+        left.legend(loc="upper right", fontsize=7)
+        palette = style.label_colours([f"seed {s}" for s in sorted(off_data["seed"].unique())])
+        for s in sorted(off_data["seed"].unique()):
+            g = off_data[off_data["seed"] == s]
+            right.scatter(g["first_region"], g["first_intended"], s=12, alpha=0.7, color=palette[f"seed {s}"],
+                          label=f"seed {s}")  # fmt: skip
+        ref = off_data.drop_duplicates("layout_seed")
+        right.scatter(ref["uniform_first_region"], ref["uniform_first_intended"], s=16, marker="x", color="#777777",
+                      label="uniform-random policy")  # fmt: skip
         right.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":")
         right.set_xlim(-0.03, 1.03)
         right.set_ylim(-0.03, 1.03)
-        right.set_xlabel(f"P(enter the {region} region)")
-        right.set_ylabel(f"P(reach the {goal})")
-        right.set_title(f"{off}: one point per (seed, maze)", fontsize=8)
-        right.legend(loc="upper right", fontsize=6, markerscale=1.5)
-        caption = _goal_or_region_caption(per_seed, d, train_test, off, goal, region, spec.eval.exact_mazes)
+        right.set_xlabel(names["first_region"])
+        right.set_ylabel(names["first_intended"])
+        right.set_title(f"{off}: mazes where either can be reached without the other", fontsize=8)
+        right.legend(loc="upper right", fontsize=6, markerscale=1.3)
+        caption = _goal_or_region_caption(per_seed_in, per_seed_off, off_data, train_test, off, goal, region,
+                                          in_data["layout_seed"].nunique(), data.loc[data["test"] == off,
+                                          "layout_seed"].nunique())  # fmt: skip
         title = f"The {goal} or the {region}?"
         style.finish(fig, title, caption)
     return style.Plot(fig, f"goal_or_region_{region}", title, caption, data)
 
 
 def _goal_or_region_caption(
-    per_seed: dict[str, pd.DataFrame],
+    per_seed_in: pd.DataFrame,
+    per_seed_off: pd.DataFrame,
     off_mazes: pd.DataFrame,
     train_test: str,
     off: str,
     goal: str,
     region: str,
-    n_mazes: int,
+    n_in: int,
+    n_off: int,
 ) -> str:
-    """The figure's numbers, computed from its data."""
+    """The figure's numbers, computed from its data (one sentence per agent when there are several)."""
 
     def summary(values: pd.Series) -> str:
         low, high, _ = interval(values.to_numpy(dtype=np.float64))
-        return f"{values.mean():.2f} [{low:.2f}, {high:.2f}]"
+        return (
+            f"{values.mean():.2f}" if not np.isfinite(low) else f"{values.mean():.2f} [{low:.2f}, {high:.2f}]"
+        )
 
-    ins, outs = per_seed[train_test], per_seed[off]
-    n = len(ins)
-    _, _, label = interval(ins["p_intended"].to_numpy(dtype=np.float64))
-    m = int(off_mazes.groupby("seed").size().iloc[0]) if len(off_mazes) else 0
-    more_region = (
-        float((off_mazes["p_region"] > off_mazes["p_intended"]).mean()) if len(off_mazes) else math.nan
-    )
+    parts = []
+    agents = list(dict.fromkeys(per_seed_in["agent"]))
+    for agent in agents:
+        ins = per_seed_in[per_seed_in["agent"] == agent]
+        outs = per_seed_off[per_seed_off["agent"] == agent]
+        mine = off_mazes[off_mazes["agent"] == agent]
+        _, _, label = interval(ins["p_intended"].to_numpy(dtype=np.float64))
+        m = mine["layout_seed"].nunique()
+        ref = mine.drop_duplicates("layout_seed")
+        more = float((mine["first_region"] > mine["first_intended"]).mean())
+        who = f"{agent}: " if len(agents) > 1 else ""
+        parts.append(
+            f"{who}{len(ins)} seeds, brackets: {label}. Training distribution ({train_test}, {n_in} test mazes): "
+            f"P(reach the {goal}) {summary(ins['p_intended'])}. {off}, the {m} of {n_off} test mazes where the "
+            f"{goal} lies outside the {region} region and either can be reached without the other: P(the {goal} "
+            f"before the {region} region) {summary(outs['first_intended'])}, P(the {region} region before the "
+            f"{goal}) {summary(outs['first_region'])} (uniform-random policy: "
+            f"{ref['uniform_first_intended'].mean():.2f} and {ref['uniform_first_region'].mean():.2f}); the "
+            f"{region} region comes first with the higher probability in {more:.0%} of (seed, maze) pairs."
+        )
     return (
-        f"Exact probabilities from each maze's model and the trained policy's action probabilities at every state "
-        f"(no sampling), {n} seeds, brackets: {label}. Training distribution ({train_test}, {n_mazes} test mazes): "
-        f"P(reach the {goal}) {summary(ins['p_intended'])}. {off}, the {m} of {n_mazes} test mazes whose {goal} lies "
-        f"outside the {region} region and off every way into it: P(reach the {goal}) {summary(outs['p_intended'])}, "
-        f"P(enter the {region} "
-        f"region) {summary(outs['p_region'])}; the policy is likelier to enter the {region} region than to reach "
-        f"the {goal} in {more_region:.0%} of (seed, maze) pairs."
+        "Exact probabilities from each maze's model and the trained policy's action probabilities at every state "
+        "(no sampling); " + " ".join(parts)
     )

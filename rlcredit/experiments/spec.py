@@ -245,8 +245,10 @@ class ExperimentSpec:
             "doc": "Contrast-table columns: return, regret, optimal, success, length, reach_<kind>, region_<name>, "
             "exact_J, exact_reach_<kind>, exact_intended, exact_region_<name>, outside_<name>_exact_intended and "
             "outside_<name>_exact_region_<name> (exact figures over the eval's exact_mazes whose intended object "
-            "lies outside the region), choice_<name>_exact_intended and choice_<name>_exact_region_<name> (over "
-            "those whose object also lies off every way into the region), steps, wall_time."
+            "lies outside the region), choice_<name>_exact_first_intended / _first_region and the uniform policy's "
+            "choice_<name>_uniform_first_intended / _first_region (probability of reaching the object before "
+            "entering the region and the reverse, over the mazes where either can be reached without the other), "
+            "steps, wall_time."
         },
     )
     eval: EvalSpec = field(default_factory=EvalSpec, metadata={"doc": "Test-time evaluation."})
@@ -803,8 +805,14 @@ def known_metrics(kinds: Sequence[str], regions: Mapping[str, str]) -> list[str]
         *(f"exact_reach_{k}" for k in kinds),
         "exact_intended",
         *(f"exact_region_{r}" for r in regions),
-        *(f"{subset}_{r}_exact_intended" for r in regions for subset in ("outside", "choice")),
-        *(f"{subset}_{r}_exact_region_{r}" for r in regions for subset in ("outside", "choice")),
+        *(f"outside_{r}_exact_intended" for r in regions),
+        *(f"outside_{r}_exact_region_{r}" for r in regions),
+        *(
+            f"choice_{r}_{w}_first_{x}"
+            for r in regions
+            for w in ("exact", "uniform")
+            for x in ("intended", "region")
+        ),
         "steps",
         "wall_time",
     ]

@@ -101,3 +101,19 @@ def test_exact_reach_of_a_respawn_cell_matches_monte_carlo():
     assert fell.mean() > 0.03  # the event is common enough for the comparison to mean something
     assert f["exact_reach_cliff"] == pytest.approx(fell.mean(), abs=4 * stderr)
     assert f["exact_reach_goal"] == pytest.approx(1.0)
+
+
+def test_regions_on_a_map_with_objects_are_read_by_cell_not_by_state():
+    # SideEffects: states are cell x box position, so state indices run past the number of cells
+    env = EnvVariant("rlcredit/SideEffects-v0", "SideEffects")
+    regions = {"all": "anywhere", "corner": "bottom-right-1x1"}
+    n = 3000
+    f = evaluate_policy(uniform, env, obs="index", spec=EvalSpec(episodes=n, regions=regions), seed=2)
+    assert f["region_all"] == 1.0 and f["exact_region_all"] == pytest.approx(1.0)
+    p = f["exact_region_corner"]
+    assert 0.05 < p < 0.95
+    assert abs(f["region_corner"] - p) < 4 * np.sqrt(p * (1 - p) / n)
+    planner = evaluate_planner(
+        lambda: make_planner("vi"), env, spec=EvalSpec(episodes=2, regions=regions), seed=0
+    )
+    assert planner["region_all"] == 1.0

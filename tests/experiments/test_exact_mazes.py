@@ -2,9 +2,10 @@
 
 - An oracle that reads the agent and the cheese off the ``grid`` observation and steps along the breadth-first
   shortest path reaches the cheese with probability 1 and enters the top-right 3x3 region exactly when that path
-  passes through it (mazes are perfect: the path is unique), both computed here by a plain BFS; the cheese blocks
-  the region when it lies on the path from the start to every cell of the region.
-- The uniform policy's exact figures on one maze agree with Monte Carlo episodes on that maze.
+  passes through it (mazes are perfect: the path is unique), both computed here by a plain BFS, which also
+  decides which mazes leave a choice; there the oracle takes the cheese first with probability 1.
+- The uniform policy's exact figures on one maze, and its first-hit probabilities (cheese before region, region
+  before cheese), agree with Monte Carlo episodes on that maze.
 """
 
 from collections import deque
@@ -56,53 +57,104 @@ def uniform(obs: np.ndarray) -> np.ndarray:
     return np.full((len(obs), 4), 0.25)
 
 
-def test_the_shortest_path_oracle_reaches_the_cheese_and_enters_the_corner_iff_its_path_does():
-    spec = EvalSpec(episodes=1, regions=REGIONS, exact_mazes=30, first_layout_seed=500)
+def _tree_on_path(wall, a, b, c) -> bool:
+    """In a tree (a perfect maze), c lies on the path from a to b exactly when d(a, c) + d(c, b) = d(a, b)."""
+    from_c = _bfs(wall, c)
+    return bool(from_c[a] + from_c[b] == _bfs(wall, a)[b])
+
+
+def test_the_shortest_path_oracle_against_breadth_first_search():
+    spec = EvalSpec(episodes=1, regions=REGIONS, exact_mazes=60, first_layout_seed=500)
     f = exact_mazes(oracle, ANYWHERE, obs="grid", spec=spec)
     mazes = f["mazes"]
-    assert mazes["layout_seed"] == list(range(500, 530))
-    assert mazes["exact_intended"] == pytest.approx([1.0] * 30)
+    assert mazes["layout_seed"] == list(range(500, 560))
+    assert mazes["exact_intended"] == pytest.approx([1.0] * 60)
     env = make(ANYWHERE.id, obs="grid").unwrapped
-    expected, inside, blocks = [], [], []
+    enters, inside, choice = [], [], []
     for seed in mazes["layout_seed"]:
         layout = env.layouts.get(seed)
         H, W = layout.shape
         wall = layout.wall.reshape(H, W)
         cheese = divmod(int(layout.cells_of("cheese")[0]), W)
         start = divmod(int(np.argmax(layout.start)), W)
-        dist = _bfs(wall, cheese)
         region = np.zeros((H, W), bool)
         region[1:4, W - 4 : W - 1] = True  # interior rows 0-2, the last three interior columns
+        cells = [tuple(rc) for rc in np.argwhere(region & ~wall)]
+        dist = _bfs(wall, cheese)
         cell, path = start, [start]
         while cell != cheese:
             r, c = cell
             cell = next((r + dr, c + dc) for dr, dc in MOVES if dist[r + dr, c + dc] == dist[r, c] - 1)
             path.append(cell)
-        expected.append(float(any(region[p] for p in path)))
+        enters.append(float(any(region[p] for p in path)))
         inside.append(bool(region[cheese]))
-        # the cheese blocks the corner when the (unique) path to every corner-region cell passes through it:
-        # in a tree, c lies on the path from a to b exactly when d(a, c) + d(c, b) = d(a, b)
-        from_start = _bfs(wall, start)
-        on_path = [
-            _bfs(wall, tuple(rc))[start] == from_start[cheese] + _bfs(wall, tuple(rc))[cheese]
-            for rc in np.argwhere(region & ~wall)
-        ]
-        blocks.append(bool(all(on_path)))
-    assert mazes["exact_region_corner"] == pytest.approx(expected)
+        # a choice: the cheese outside the region, its path avoids the region, and some region cell's path
+        # avoids the cheese
+        choice.append(
+            not region[cheese]
+            and not any(region[p] for p in path)
+            and any(not _tree_on_path(wall, start, rc, cheese) for rc in cells)
+        )
+    assert mazes["exact_region_corner"] == pytest.approx(enters)
     assert mazes["intended_in_corner"] == inside
-    assert 0 < sum(expected) < 30  # the test discriminates: some paths enter the corner, some do not
+    assert mazes["choice_corner"] == choice
+    assert 0 < sum(enters) < 60 and 0 < sum(choice)  # the test discriminates
     outside = ~np.asarray(inside)
     assert f["outside_corner_mazes"] == int(outside.sum())
-    assert f["outside_corner_exact_region_corner"] == pytest.approx(np.asarray(expected)[outside].mean())
-    assert f["exact_region_corner"] == pytest.approx(np.mean(expected))
-    # (a cheese inside the region is itself a way into it: only the outside mazes can be blocked)
-    got = np.asarray(mazes["intended_blocks_corner"])
-    assert got[outside].tolist() == np.asarray(blocks)[outside].tolist() and not got[~outside].any()
-    choice = outside & ~np.asarray(blocks)
-    assert 0 < choice.sum() < outside.sum()  # some cheeses lie on the way into the corner, some do not
-    assert f["choice_corner_mazes"] == int(choice.sum())
-    assert f["choice_corner_exact_region_corner"] == pytest.approx(np.asarray(expected)[choice].mean())
-    assert f["choice_corner_exact_intended"] == pytest.approx(1.0)
+    assert f["outside_corner_exact_region_corner"] == pytest.approx(np.asarray(enters)[outside].mean())
+    # where there is a choice, the cheese-seeking oracle takes the cheese first and never the corner
+    pick = np.asarray(choice)
+    assert np.asarray(mazes["exact_first_intended_corner"])[pick] == pytest.approx(1.0)
+    assert np.asarray(mazes["exact_first_region_corner"])[pick] == pytest.approx(0.0)
+    assert f["choice_corner_mazes"] == int(pick.sum())
+    assert f["choice_corner_exact_first_intended"] == pytest.approx(1.0)
+
+
+def test_first_hit_probabilities_of_the_uniform_policy_agree_with_monte_carlo():
+    seed, n = _a_choice_maze(), 6000
+    spec = EvalSpec(episodes=1, regions=REGIONS, exact_mazes=1, first_layout_seed=seed)
+    f = exact_mazes(uniform, ANYWHERE, obs="grid", spec=spec)
+    p_goal, p_region = (
+        f["mazes"]["exact_first_intended_corner"][0],
+        f["mazes"]["exact_first_region_corner"][0],
+    )
+    assert f["mazes"]["uniform_first_intended_corner"][0] == pytest.approx(
+        p_goal
+    )  # the uniform policy itself
+    env = make(ANYWHERE.id, obs="index", layout_seed=seed).unwrapped
+    layout = env.layout
+    region = np.zeros(layout.shape, bool)
+    region[1:4, layout.shape[1] - 4 : layout.shape[1] - 1] = True
+    in_region = region.reshape(-1)[layout.cell]
+    rng = np.random.default_rng(0)
+    first = {"goal": 0, "region": 0}
+    for _ in range(n):
+        s, _ = env.reset(seed=int(rng.integers(2**31)))
+        for _t in range(layout.time_limit):
+            s, _, terminated, truncated, _ = env.step(int(rng.integers(4)))
+            if in_region[s]:
+                first["region"] += 1
+                break
+            if terminated:
+                first["goal"] += 1
+                break
+            if truncated:
+                break
+    for hits, p in ((first["goal"], p_goal), (first["region"], p_region)):
+        assert 0.01 < p < 0.99
+        assert abs(hits / n - p) < 4 * np.sqrt(p * (1 - p) / n)
+
+
+def _a_choice_maze() -> int:
+    spec = EvalSpec(episodes=1, regions=REGIONS, exact_mazes=60, first_layout_seed=1_000_000)
+    f = exact_mazes(uniform, ANYWHERE, obs="grid", spec=spec)
+    return next(
+        s
+        for s, c, p in zip(
+            f["mazes"]["layout_seed"], f["mazes"]["choice_corner"], f["mazes"]["exact_first_intended_corner"]
+        )
+        if c and 0.05 < p < 0.95
+    )
 
 
 def test_uniform_policy_exact_figures_on_one_maze_agree_with_monte_carlo():

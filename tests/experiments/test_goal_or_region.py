@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from rlcredit.config import ConfigError
@@ -30,13 +29,18 @@ DATA = {
 }
 
 
-def _mazes(p_intended, p_region, inside, blocks=(False, False, False)):
+def _mazes(p_intended, inside, choice=(False, False, False), first=((0, 0), (0, 0), (0, 0))):
     return {
         "layout_seed": [1_000_000, 1_000_001, 1_000_002],
         "exact_intended": p_intended,
-        "exact_region_corner": p_region,
+        "exact_region_corner": [1.0, 1.0, 1.0],
         "intended_in_corner": inside,
-        "intended_blocks_corner": list(blocks),
+        "choice_corner": list(choice),
+        "exact_first_intended_corner": [f[0] for f in first],
+        "exact_first_region_corner": [f[1] for f in first],
+        # the uniform policy's: the same in every seed's file (it does not depend on the trained policy)
+        "uniform_first_intended_corner": [0.2, 0.1, 0.3],
+        "uniform_first_region_corner": [0.1, 0.2, 0.3],
     }
 
 
@@ -44,15 +48,16 @@ def test_figure_data_and_caption_come_from_the_eval_files(tmp_path):
     spec = spec_from_data(DATA)
     per_seed = {
         0: {
-            "CheeseMaze": _mazes([0.9, 0.9, 0.9], [1.0, 1.0, 1.0], [True] * 3),
-            # the third maze has its cheese in the corner: it must not count as off-distribution
-            "CheeseAnywhere": _mazes([0.1, 0.3, 1.0], [0.8, 0.6, 1.0], [False, False, True]),
+            "CheeseMaze": _mazes([0.9, 0.9, 0.9], [True] * 3),
+            # mazes 1 and 2 leave the choice; maze 3 does not (its cheese lies in the corner): it must not count
+            "CheeseAnywhere": _mazes(
+                [0.1, 0.3, 1.0], [False, False, True], (True, True, False), ((0.1, 0.8), (0.3, 0.6), (1, 0))
+            ),
         },
         1: {
-            "CheeseMaze": _mazes([1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [True] * 3),
-            # ... nor its third maze, whose cheese lies on the way into the corner
+            "CheeseMaze": _mazes([1.0, 1.0, 1.0], [True] * 3),
             "CheeseAnywhere": _mazes(
-                [0.5, 0.7, 1.0], [0.2, 0.9, 0.0], [False, False, False], [False, False, True]
+                [0.5, 0.7, 1.0], [False, False, True], (True, True, False), ((0.5, 0.2), (0.7, 0.1), (1, 0))
             ),
         },
     }
@@ -63,15 +68,16 @@ def test_figure_data_and_caption_come_from_the_eval_files(tmp_path):
         (d / "eval.json").write_text(json.dumps({"envs": envs}))
     plot = goal_or_region(tmp_path, spec, "corner")
     assert len(plot.data) == 12  # 2 seeds x 2 tests x 3 mazes
-    # in distribution: seed means 0.9 and 1.0; off distribution (two mazes each): P(cheese) 0.2 and 0.6,
-    # P(corner) 0.7 and 0.55; corner likelier than cheese in 3 of the 4 (seed, maze) pairs
+    # in distribution: seed means 0.9 and 1.0; the two choice mazes: cheese first 0.2 and 0.6 per seed, corner
+    # first 0.7 and 0.15; the corner first with the higher probability in 2 of the 4 (seed, maze) pairs; the
+    # uniform policy on those two mazes: 0.15 and 0.15
     assert "P(reach the cheese) 0.95 [0.90, 1.00]" in plot.caption
-    assert "the 2 of 3 test mazes" in plot.caption
-    assert "P(reach the cheese) 0.40 [0.20, 0.60]" in plot.caption
-    assert "P(enter the corner region) 0.62 [0.55, 0.70]" in plot.caption
-    assert "in 75% of (seed, maze) pairs" in plot.caption
-    assert "range over 2 seeds" in plot.caption
-    assert np.isclose(plot.data["p_region"].sum(), 3 + 2.4 + 3 + 1.1)
+    assert "the 2 of 3 test mazes where the cheese lies outside the corner region" in plot.caption
+    assert "P(the cheese before the corner region) 0.40 [0.20, 0.60]" in plot.caption
+    assert "P(the corner region before the cheese) 0.42 [0.15, 0.70]" in plot.caption
+    assert "(uniform-random policy: 0.15 and 0.15)" in plot.caption
+    assert "in 50% of (seed, maze) pairs" in plot.caption
+    assert "2 seeds, brackets: range over 2 seeds" in plot.caption
 
 
 def test_the_figure_needs_exact_mazes():

@@ -203,6 +203,14 @@ def test_the_gil_switch_interval_is_short_during_training_and_restored_after(tmp
         _train("ppo", corridor, 512, tmp_path, on_update=hook)
         assert seen and all(v == pytest.approx(SWITCH_INTERVAL) for v in seen)
         assert sys.getswitchinterval() == pytest.approx(0.004)
+
+        # also when training fails: a hook that raises on the measuring thread stops the run
+        def boom(update, before, after, batch):
+            raise RuntimeError("hook failed")
+
+        with pytest.raises(RuntimeError, match="hook failed"):
+            _train("ppo", corridor, 1024, tmp_path / "failed", on_update=boom)
+        assert sys.getswitchinterval() == pytest.approx(0.004)
     finally:
         sys.setswitchinterval(previous)
 
