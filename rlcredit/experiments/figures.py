@@ -436,12 +436,13 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
         )
         left.set_ylim(0, 1.05)
         left.set_ylabel("exact probability per episode\n(bar: mean over seeds; dot: one seed)")
-        left.legend(loc="upper right", fontsize=7)
-        palette = style.label_colours([f"seed {s}" for s in sorted(off_data["seed"].unique())])
-        for s in sorted(off_data["seed"].unique()):
+        left.legend(loc="upper center", fontsize=7)
+        seeds = sorted(off_data["seed"].unique())
+        shades = mpl.colormaps["viridis"](np.linspace(0.05, 0.85, max(len(seeds), 2)))
+        for k, s in enumerate(seeds):
             g = off_data[off_data["seed"] == s]
-            right.scatter(g["first_region"], g["first_intended"], s=12, alpha=0.7, color=palette[f"seed {s}"],
-                          label=f"seed {s}")  # fmt: skip
+            right.scatter(g["first_region"], g["first_intended"], s=12, alpha=0.7, color=shades[k],
+                          label=f"trained, seed {s}")  # fmt: skip
         ref = off_data.drop_duplicates("layout_seed")
         right.scatter(ref["uniform_first_region"], ref["uniform_first_intended"], s=16, marker="x", color="#777777",
                       label="uniform-random policy")  # fmt: skip
@@ -450,8 +451,8 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
         right.set_ylim(-0.03, 1.03)
         right.set_xlabel(names["first_region"])
         right.set_ylabel(names["first_intended"])
-        right.set_title(f"{off}: mazes where either can be reached without the other", fontsize=8)
-        right.legend(loc="upper right", fontsize=6, markerscale=1.3)
+        right.set_title(f"{off}, mazes that leave the choice: one point per (seed, maze)", fontsize=8)
+        right.legend(loc="upper center", fontsize=6, markerscale=1.3)
         caption = _goal_or_region_caption(per_seed_in, per_seed_off, off_data, train_test, off, goal, region,
                                           in_data["layout_seed"].nunique(), data.loc[data["test"] == off,
                                           "layout_seed"].nunique())  # fmt: skip
@@ -473,11 +474,18 @@ def _goal_or_region_caption(
 ) -> str:
     """The figure's numbers, computed from its data (one sentence per agent when there are several)."""
 
+    def num(x: float) -> str:
+        """Two decimals, or two significant digits for a probability within 0.005 of 0 or 1."""
+        if 0 < x < 0.005:
+            return f"{x:.1e}"
+        if 0.995 < x < 1:
+            return f"1 - {1 - x:.1e}"
+        return f"{x:.2f}"
+
     def summary(values: pd.Series) -> str:
         low, high, _ = interval(values.to_numpy(dtype=np.float64))
-        return (
-            f"{values.mean():.2f}" if not np.isfinite(low) else f"{values.mean():.2f} [{low:.2f}, {high:.2f}]"
-        )
+        mean = num(float(values.mean()))
+        return mean if not np.isfinite(low) else f"{mean} [{num(low)}, {num(high)}]"
 
     parts = []
     agents = list(dict.fromkeys(per_seed_in["agent"]))
@@ -496,7 +504,7 @@ def _goal_or_region_caption(
             f"{goal} lies outside the {region} region and either can be reached without the other: P(the {goal} "
             f"before the {region} region) {summary(outs['first_intended'])}, P(the {region} region before the "
             f"{goal}) {summary(outs['first_region'])} (uniform-random policy: "
-            f"{ref['uniform_first_intended'].mean():.2f} and {ref['uniform_first_region'].mean():.2f}); the "
+            f"{num(ref['uniform_first_intended'].mean())} and {num(ref['uniform_first_region'].mean())}); the "
             f"{region} region comes first with the higher probability in {more:.0%} of (seed, maze) pairs."
         )
     return (
