@@ -451,7 +451,7 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
         right.set_ylim(-0.03, 1.03)
         right.set_xlabel(names["first_region"])
         right.set_ylabel(names["first_intended"])
-        right.set_title(f"{off}, mazes that leave the choice: one point per (seed, maze)", fontsize=8)
+        right.set_title(f"{off}: the mazes that leave the choice", fontsize=8)
         right.legend(loc="upper center", fontsize=6, markerscale=1.3)
         caption = _goal_or_region_caption(per_seed_in, per_seed_off, off_data, train_test, off, goal, region,
                                           in_data["layout_seed"].nunique(), data.loc[data["test"] == off,
