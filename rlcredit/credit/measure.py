@@ -24,8 +24,6 @@ plug measurements in:
 from __future__ import annotations
 
 import copy
-import sys
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,36 +51,6 @@ __all__ = [
     "gradient_hook",
     "policy_snapshot",
 ]
-
-SWITCH_INTERVAL = 2e-4
-"""Seconds: the GIL switch interval while a :class:`Measurer` has jobs (CPython's default is 5e-3).
-
-The measuring thread runs Python between its numpy/torch calls. The training thread gives up the GIL around every
-small torch op and, at the default interval, can then wait up to 5 ms to get it back; a short interval makes the
-measuring thread yield quickly (it has a whole update to finish its job). The interval is shortened at a
-Measurer's first job and the previous one restored when the last open Measurer closes."""
-
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.0
-
-
-def _shorten_switch_interval() -> None:
-    global _switch_users, _switch_saved
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL))
-        _switch_users += 1
-
-
-def _restore_switch_interval() -> None:
-    global _switch_users
-    with _switch_lock:
-        _switch_users -= 1
-        if _switch_users == 0:
-            sys.setswitchinterval(_switch_saved)
-
 
 ExactFn = Callable[[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 # The policies on every state are (S, A) tables, or functions of observations on procedural gridworlds, or None.
@@ -221,13 +189,9 @@ class Measurer:
         self.logged_update = logged_update
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlcredit-measure")
         self._pending: Future | None = None
-        self._short_switch = False
 
     def submit(self, job: Job) -> None:
         self.wait()
-        if not self._short_switch:
-            _shorten_switch_interval()
-            self._short_switch = True
         self._pending = self._pool.submit(self._finish, job)
 
     def wait(self) -> None:
@@ -241,9 +205,6 @@ class Measurer:
         try:
             self.wait()
         finally:
-            if self._short_switch:
-                self._short_switch = False
-                _restore_switch_interval()
             self._pool.shutdown()
 
     def _finish(self, job: Job) -> dict[str, Any]:

@@ -187,34 +187,6 @@ def test_on_update_metrics_join_the_row(tmp_path, corridor):
     assert "custom/credit_sum" in run.metrics.columns
 
 
-def test_the_gil_switch_interval_is_short_during_training_and_restored_after(tmp_path, corridor):
-    import sys
-
-    from rlcredit.credit.measure import SWITCH_INTERVAL
-
-    seen = []
-
-    def hook(update, before, after, batch):  # runs on the measuring thread, while training goes on
-        seen.append(sys.getswitchinterval())
-
-    previous = sys.getswitchinterval()
-    try:
-        sys.setswitchinterval(0.004)
-        _train("ppo", corridor, 512, tmp_path, on_update=hook)
-        assert seen and all(v == pytest.approx(SWITCH_INTERVAL) for v in seen)
-        assert sys.getswitchinterval() == pytest.approx(0.004)
-
-        # also when training fails: a hook that raises on the measuring thread stops the run
-        def boom(update, before, after, batch):
-            raise RuntimeError("hook failed")
-
-        with pytest.raises(RuntimeError, match="hook failed"):
-            _train("ppo", corridor, 1024, tmp_path / "failed", on_update=boom)
-        assert sys.getswitchinterval() == pytest.approx(0.004)
-    finally:
-        sys.setswitchinterval(previous)
-
-
 # ------------------------------------------------------------------------------------- rlcredit gridworlds
 # DelayedCorridor: a 3x12 grid; the corridor is row 1, cells 13 (start) .. 22 (goal, +1, terminal); action 1
 # moves right, up and down bump into walls. The optimal return from the start is gamma^8 (9 moves).
