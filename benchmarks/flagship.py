@@ -19,7 +19,7 @@ trainer and training env), also for one whose spec did not ask for the figure.
 ``experiment`` prints an experiment's contrast table (``contrast.md``) and, per agent and training env, the number
 of finished seeds, so a README table can be pasted from a committed run's own files.
 
-``docs`` copies the flagship figures from the plots/ folders that ``rlcredit plot DIR`` wrote for the demo, the
+``docs`` (with any subset of the directories: only their rows) copies the flagship figures from the plots/ folders that ``rlcredit plot DIR`` wrote for the demo, the
 wirehead, the credit-anatomy, the power, the reward-tampering and the cheese experiments into ``--docs`` and prints the README's "Flagship plots" table: every
 number in a row's description is read from that figure's caption in the plots/ folder's ``captions.json``, and
 each row names the run directory and the command that produced it. Run ``rlcredit plot DIR`` on each experiment
@@ -252,15 +252,15 @@ FLAGSHIP = (
         "cheese or corner",
         "**The cheese or the corner?** PPO with a CNN on procedural 4x4-cell mazes whose cheese always lay in the "
         "top-right 3x3 region in training, {n_seeds} seeds, exact per test maze (brackets: {label}). Training "
-        "distribution: P(reach the cheese) {inside}. On the {m} of {mazes} test mazes whose cheese lies outside the "
-        "corner region and off every way into it: "
-        "P(reach the cheese) {cheese}, P(enter the corner region) {corner}; the corner is likelier than the cheese "
-        "in {share} of (seed, maze) pairs.",
+        "distribution: P(reach the cheese) {inside}. On the {m} of {mazes} test mazes where the cheese lies "
+        "elsewhere and either the cheese or the corner region can be reached without the other: P(the cheese "
+        "first) {cheese}, P(the corner region first) {corner}; the uniform-random policy: {u_cheese} and "
+        "{u_corner}.",
         r"brackets: (?P<label>[^.]+)\. Training distribution \([^,]+, (?P<mazes>\d+) test mazes\): P\(reach the "
-        r"cheese\) (?P<inside>[\d.]+ \[[\d.]+, [\d.]+\])\. \w+, the (?P<m>\d+) of \d+ test mazes whose cheese lies "
-        r"outside the corner region and off every way into it: P\(reach the cheese\) (?P<cheese>[\d.]+ \[[\d.]+, [\d.]+\]), P\(enter the "
-        r"corner region\) (?P<corner>[\d.]+ \[[\d.]+, [\d.]+\]); the policy is likelier to enter the corner region "
-        r"than to reach the cheese in (?P<share>\d+%)",
+        r"cheese\) (?P<inside>\S+ \[[^\]]+\])\. \w+, the (?P<m>\d+) of \d+ test mazes where the cheese lies "
+        r"outside the corner region and either can be reached without the other: P\(the cheese before the corner "
+        r"region\) (?P<cheese>\S+ \[[^\]]+\]), P\(the corner region before the cheese\) (?P<corner>.+? \[[^\]]+\]) "
+        r"\(uniform-random policy: (?P<u_cheese>[\d.]+) and (?P<u_corner>[\d.]+)\)",
     ),
 )
 
@@ -282,7 +282,9 @@ def flagship_docs(dirs: dict[str, Path], docs: Path | None) -> None:
     rows = []
     copies: list[tuple[Path, str]] = []
     for fig in FLAGSHIP:
-        exp_dir = dirs[fig.experiment]
+        exp_dir = dirs.get(fig.experiment)
+        if exp_dir is None:  # not asked for: only the rows of the experiments given
+            continue
         png = exp_dir / fig.source
         captions_file = png.parent / "captions.json"
         if not png.is_file() or not captions_file.is_file():
@@ -321,19 +323,16 @@ def main() -> None:
     h.add_argument("exp_dir", type=Path)
     h.add_argument("kind")
     d = sub.add_parser("docs", help="copy the flagship figures into docs/ and print the README table")
-    d.add_argument("--demo", type=Path, required=True, help="the `rlcredit demo` experiment directory")
-    d.add_argument(
-        "--credit-anatomy", type=Path, required=True, help="the runs/credit_anatomy.toml experiment"
-    )
-    d.add_argument("--power", type=Path, required=True, help="the runs/power.toml experiment directory")
-    d.add_argument("--wirehead", type=Path, required=True, help="the runs/wirehead.toml experiment directory")
+    d.add_argument("--demo", type=Path, help="the `rlcredit demo` experiment directory")
+    d.add_argument("--credit-anatomy", type=Path, help="the runs/credit_anatomy.toml experiment")
+    d.add_argument("--power", type=Path, help="the runs/power.toml experiment directory")
+    d.add_argument("--wirehead", type=Path, help="the runs/wirehead.toml experiment directory")
     d.add_argument(
         "--safety-tampering",
         type=Path,
-        required=True,
         help="the runs/safety_tampering.toml experiment directory",
     )
-    d.add_argument("--cheese", type=Path, required=True, help="the runs/cheese.toml experiment directory")
+    d.add_argument("--cheese", type=Path, help="the runs/cheese.toml experiment directory")
     d.add_argument("--docs", type=Path, default=None, help="copy the figures here (default: only print)")
     args = ap.parse_args()
     if args.what == "wirehead-sweep":
@@ -349,7 +348,10 @@ def main() -> None:
             "safety_tampering": args.safety_tampering,
             "cheese": args.cheese,
         }
-        flagship_docs(dirs, args.docs)
+        given = {k: v for k, v in dirs.items() if v is not None}
+        if not given:
+            _fail("flagship.py docs: give at least one experiment directory (--demo, --wirehead, ...)")
+        flagship_docs(given, args.docs)
     else:
         experiment(args.exp_dir)
 
