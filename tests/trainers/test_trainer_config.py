@@ -11,9 +11,11 @@ from rlcredit.trainers import PPOConfig, ReinforceConfig, trainer_config
 def test_defaults_and_derived_sizes():
     cfg = trainer_config("ppo")
     assert isinstance(cfg, PPOConfig)
-    assert (cfg.num_envs, cfg.num_steps, cfg.num_minibatches, cfg.update_epochs) == (8, 64, 4, 8)
+    assert (cfg.num_envs, cfg.num_steps, cfg.num_minibatches, cfg.update_epochs) == (8, 64, 4, 4)
     assert cfg.batch_size == 8 * 64 and cfg.minibatch_size == 8 * 64 // 4
-    assert (trainer_config("reinforce").num_envs, trainer_config("reinforce").lr) == (4, 1e-2)
+    reinforce = trainer_config("reinforce")
+    assert (reinforce.num_envs, reinforce.lr, reinforce.ent_coef) == (4, 2e-2, 0.02)
+    assert trainer_config("ppo").ent_coef == 0.01
     assert isinstance(trainer_config("reinforce"), ReinforceConfig)
 
 
