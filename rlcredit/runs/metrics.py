@@ -9,6 +9,7 @@ the suffix.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["METRICS", "METRIC_FAMILIES", "Metric", "metric_info"]
@@ -103,9 +104,75 @@ METRIC_FAMILIES: tuple[Metric, ...] = (
         "probability that the agent's policy ever enters a {} cell within the time limit, exact",
     ),
     Metric("reach_", "{}", "reached {}", "fraction of episodes that entered a {} cell"),
-    Metric("region_", "{}", "ended in region {}", "fraction of episodes that entered the region {}"),
+    Metric("region_", "{}", "entered region {}", "fraction of episodes that entered the region {}"),
 )
 """Metrics named by a prefix and a suffix (an object kind or a region name)."""
+
+_CHOICE = "the exact test mazes whose intended object lies outside the region {0} and where either can be reached without the other"
+_PATTERNS: tuple[tuple[re.Pattern[str], Metric], ...] = tuple(
+    (re.compile(pattern), metric)
+    for pattern, metric in (
+        (
+            r"exact_region_(.+)",
+            Metric(
+                "exact_region_",
+                "exact P(region {0})",
+                "P(enter region {0}), exact",
+                "probability that the agent's policy enters (or starts in) the region {0} within the time limit, exact",
+            ),
+        ),
+        (
+            r"exact_first_(intended|region)_(.+)",
+            Metric(
+                "exact_first_",
+                "exact P({0} first, {1})",
+                "P({0} before the other, region {1}), exact",
+                "probability of reaching the {0} (the intended object or the region {1}) before the other, exact, "
+                "mean over the exact test mazes",
+            ),
+        ),
+        (
+            r"(outside|choice)_(.+)_mazes",
+            Metric(
+                "_mazes",
+                "{0} mazes ({1})",
+                "test mazes: {0} ({1})",
+                "number of the exact test mazes counted in the {0}_{1}_* figures",
+            ),
+        ),
+        (
+            r"outside_(.+)_exact_intended",
+            Metric(
+                "outside_",
+                "exact P(intended), outside {0}",
+                "P(reach intended), object outside {0}, exact",
+                "exact probability of reaching the intended objective, mean over the exact test mazes whose intended "
+                "object lies outside the region {0}",
+            ),
+        ),
+        (
+            r"outside_(.+)_exact_region_(.+)",
+            Metric(
+                "outside_",
+                "exact P(region {1}), outside {0}",
+                "P(enter {1}), object outside {0}, exact",
+                "exact probability of entering the region {1}, mean over the exact test mazes whose intended object "
+                "lies outside the region {0}",
+            ),
+        ),
+        (
+            r"choice_(.+)_(exact|uniform)_first_(intended|region)",
+            Metric(
+                "choice_",
+                "P({2} first), {1}, choice {0}",
+                "P({2} before the other), {1} policy",
+                "probability of reaching the {2} (the intended object or the region {0}) before the other, for the "
+                "{1} policy (exact: the agent's; uniform: the uniform-random policy's), mean over " + _CHOICE,
+            ),
+        ),
+    )
+)
+"""Metrics whose name holds a region name (or an object's) in the middle (the exact per-maze figures)."""
 
 _BY_NAME = {m.name: m for m in METRICS}
 
@@ -115,6 +182,16 @@ def metric_info(name: str) -> Metric:
     does not know is labelled by its name (and has no definition)."""
     if name in _BY_NAME:
         return _BY_NAME[name]
+    for pattern, metric in _PATTERNS:
+        match = pattern.fullmatch(name)
+        if match:
+            parts = match.groups()
+            return Metric(
+                name,
+                metric.header.format(*parts),
+                metric.title.format(*parts),
+                metric.definition.format(*parts),
+            )
     for family in METRIC_FAMILIES:
         if name.startswith(family.name):
             suffix = name.removeprefix(family.name)

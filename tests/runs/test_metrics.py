@@ -18,7 +18,17 @@ def test_every_evaluated_metric_has_a_definition():
         seed=0,
     )
     names = [k for k in figures if k != "visits"]
-    assert {"return", "exact_reach_button", "reach_button", "region_top"} <= set(names)
+    assert {"return", "exact_reach_button", "reach_button", "region_top", "exact_region_top"} <= set(names)
+    # and the exact per-maze figures of a procedural test variant
+    mazes = evaluate_policy(
+        lambda obs: np.full((len(obs), 4), 0.25),
+        EnvVariant("rlcredit/CheeseMazeSmallAnywhere-v0", "Anywhere"),
+        obs="grid",
+        spec=EvalSpec(episodes=2, regions={"corner": "top-right-3x3"}, exact_mazes=3),
+        seed=0,
+    )
+    assert {"choice_corner_exact_first_intended", "outside_corner_exact_region_corner"} <= set(mazes)
+    names += [k for k in mazes if k != "mazes"]
     for name in names:
         info = metric_info(name)
         assert info.definition and info.header and info.title, name
