@@ -12,7 +12,7 @@ Three settings, each on ButtonRoomBridge1 (index observations, one-hot encoded b
 - ``cleanrl``: CleanRL's ``ppo.py`` defaults (4 envs x 128 steps, 4 minibatches, 4 epochs). Anchor:
   :func:`cleanrl_ppo` below, CleanRL's loop written out (gymnasium ``SyncVectorEnv`` of ``rlcredit.make(ENV)``,
   the same network and update); rlcredit: ``preset = "cleanrl"``.
-- ``rlcredit``: rlcredit's defaults (8 envs x 64 steps, 4 minibatches, 8 epochs); no anchor.
+- ``rlcredit``: rlcredit's defaults (8 envs x 64 steps, 4 minibatches, 4 epochs); no anchor.
 
 rlcredit runs with its full default logging (the credit record of every step, per-sample gradients of 256
 steps per update, exact credit, shaping and the exact/* metrics, ``exact/grad_cos`` included, metrics.csv,
@@ -221,7 +221,7 @@ SETTINGS: dict[str, tuple[str, Callable[[int], tuple[float, float]] | None, dict
         cleanrl_ppo,
         {"preset": "cleanrl"},
     ),
-    "rlcredit": ("rlcredit defaults, 8 envs x 64 steps, 4 minibatches, 8 epochs", None, {}),
+    "rlcredit": ("rlcredit defaults, 8 envs x 64 steps, 4 minibatches, 4 epochs", None, {}),
 }
 
 
