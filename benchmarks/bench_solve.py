@@ -121,6 +121,19 @@ OUTSIDE = {"chain": make_chain, "frozenlake": "FrozenLake-v1", "taxi": "Taxi-v4"
 slippery, time limit 100) and Taxi-v4 (time limit 200) with their own transition tables; observations are
 gymnasium's (a one-hot vector for the chain, a ``Discrete`` state index for the toy-text envs)."""
 
+
+def env_factory(task: str) -> Callable[[], gym.Env]:
+    """A function that makes one env of the task (as gymnasium's vector envs and SB3 want)."""
+    outside = OUTSIDE.get(task)
+    if callable(outside):
+        return outside
+    if outside is not None:
+        return functools.partial(gym.make, outside)
+    import rlcredit
+
+    return functools.partial(rlcredit.make, TASKS[task])
+
+
 TASKS = {
     "chain": None,
     "frozenlake": None,
@@ -206,7 +219,7 @@ def state_observations(task: str) -> np.ndarray:
     if task == "chain":
         return np.eye(CHAIN_N, dtype=np.float32)
     if task in OUTSIDE:
-        return np.arange(len(model(task)[1]), dtype=np.int64)
+        return np.arange(env_factory(task)().observation_space.n, dtype=np.int64)
     import rlcredit
 
     env = rlcredit.make(TASKS[task])
@@ -293,8 +306,6 @@ def run_sb3(
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    import rlcredit
-
     torch.set_num_threads(1)
     obs = state_observations(task)
 
@@ -302,15 +313,7 @@ def run_sb3(
         pass
 
     t0 = time.perf_counter()
-    outside = OUTSIDE.get(task)
-    factory = (
-        outside
-        if callable(outside)
-        else (lambda: gym.make(outside))
-        if outside is not None
-        else (lambda: rlcredit.make(TASKS[task]))
-    )
-    venv = make_vec_env(factory, n_envs=1, seed=seed)
+    venv = make_vec_env(env_factory(task), n_envs=1, seed=seed)
     model = PPO("MlpPolicy", venv, device="cpu", seed=seed, verbose=0)
     solved = [float("nan"), float("nan")]
     orig_train = model.train

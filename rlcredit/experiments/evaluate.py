@@ -17,9 +17,9 @@ Both kinds of agent are measured the same way, per test variant, over ``N`` epis
   time limit), and ``exact_region_<name>``. MCTS, whose policy is a search rather than a table, has no exact
   figures;
 - for procedural test variants with ``exact_mazes = N``, the same exact figures of a trained policy averaged over
-  N fixed test mazes, the averages over the mazes whose intended object lies outside each region (``outside_``)
-  and outside it and off every way into it (``choice_``), and the per-maze values (``mazes``; see
-  :func:`exact_mazes`);
+  N fixed test mazes, the averages over the mazes whose intended object lies outside each region (``outside_``),
+  first-hit probabilities (the object before the region, and the reverse) over the mazes where either can be
+  reached without the other (``choice_``), and the per-maze values (``mazes``; see :func:`exact_mazes`);
 - for fixed maps, ``visits``: the mean number of visits per episode of every state (a list of length ``S``,
   the start state and the final state included), i.e. where the agent goes.
 """
@@ -120,15 +120,18 @@ def _summarize(
     return out
 
 
-def _exact(layout: Any, pi: np.ndarray, regions: Mapping[str, str] | None = None) -> dict[str, float]:
+def _exact(
+    layout: Any, pi: np.ndarray, regions: Mapping[str, str] | None = None, *, m: TabularMDP | None = None
+) -> dict[str, float]:
     """Exact undiscounted return and reach probabilities of ``pi`` ((S, A) or (H, S, A)) on one layout.
 
     Reach counts the moves that enter a cell of each kind (:func:`~rlcredit.planning.occupancy.layout_reach`),
     so respawn cells, which the agent never occupies, count too. ``exact_region_<name>``: the probability of
-    entering (or starting in) a cell of each named region within the time limit.
+    entering (or starting in) a cell of each named region within the time limit. ``m``: the layout's
+    ``to_mdp(gamma=1.0)``, when the caller has it already.
     """
 
-    m = layout.to_mdp(gamma=1.0)
+    m = layout.to_mdp(gamma=1.0) if m is None else m
     V = policy_evaluation(m, pi)
     out = {"exact_J": float(V[0] @ m.initial)}
     reach = layout_reach(layout, pi, horizon=m.horizon)
@@ -213,8 +216,8 @@ def exact_mazes(
         states = np.arange(layout.num_states)
         pi = np.asarray(action_probs(observation_of(layout, states, env.obs_mode)), np.float64)
         uniform = np.full_like(pi, 1.0 / pi.shape[1])
-        figures: dict[str, Any] = dict(_exact(layout, pi, spec.regions))
         m = layout.to_mdp(gamma=1.0)
+        figures: dict[str, Any] = dict(_exact(layout, pi, spec.regions, m=m))
         goal = np.asarray(layout.intended, bool)
         for name, place in spec.regions.items():
             region = region_mask(layout, place)[layout.cell]  # states whose agent cell lies in the region

@@ -380,7 +380,7 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
     data = pd.DataFrame(rows)
     if data.empty:
         raise ValueError("no trained policy has exact per-maze figures (eval.exact_mazes)")
-    goal_kind = _intended_kind(env.train)
+    goal = _intended_kind(env.train)
     inside = data.groupby("test")["intended_in_region"].all()
     ins = [t for t in dict.fromkeys(data["test"]) if inside[t]]
     offs = [
@@ -390,10 +390,10 @@ def goal_or_region(exp_dir: str | os.PathLike[str], spec: ExperimentSpec, region
     ]
     if not ins or not offs:
         raise ValueError(
-            f"the figure needs a test variant whose every {goal_kind} lies in the {region} region and another with "
+            f"the figure needs a test variant whose every {goal} lies in the {region} region and another with "
             "mazes where either can be reached without the other"
         )
-    train_test, off, goal = ins[0], offs[-1], goal_kind
+    train_test, off = ins[0], offs[-1]
     in_data = data[data["test"] == train_test]
     off_data = data[(data["test"] == off) & data["choice"].astype(bool)]
     per_seed_in = in_data.groupby(["agent", "seed"])["p_intended"].mean().reset_index()
