@@ -1,8 +1,8 @@
 """The measurement pipeline of a training run: each update's credit records, exact credit, shaping and metrics row.
 
 The training loop (:mod:`rlcredit.trainers.loop`) fills a :class:`Job` per update and hands it to a
-:class:`Measurer`, which finishes it on one background thread while the next rollout is collected. Two hooks
-plug measurements in:
+:class:`Measurer`, which finishes it while the next rollout is collected: in a forked child process when the
+hooks are the defaults (on Linux), else on a background thread. Two hooks plug measurements in:
 
 ``exact_fn(update, states, t, actions, pi_all) -> (q, adv)``
     ``states, t, actions`` are (B,) arrays of the steps learned from and ``pi_all`` the policy that
@@ -24,7 +24,13 @@ plug measurements in:
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,10 +49,12 @@ from rlcredit.trainers.networks import Policy
 
 __all__ = [
     "ActorCopies",
+    "ActorProbs",
     "ExactFn",
     "Job",
     "Measurer",
     "OnUpdate",
+    "can_fork",
     "default_hooks",
     "gradient_hook",
     "policy_snapshot",
@@ -95,14 +103,20 @@ def policy_snapshot(
     or for procedural gridworlds (whose states depend on the layout) a function of observations backed by
     a copy of the actor; None without states."""
     if env.procedural:
-        actor = copy.deepcopy(policy.actor)
-
-        def probs(obs: np.ndarray) -> np.ndarray:
-            with torch.no_grad():
-                return torch.softmax(actor(torch.as_tensor(obs)).double(), dim=-1).numpy()
-
-        return probs
+        return ActorProbs(copy.deepcopy(policy.actor))
     return None if all_obs is None else policy.action_probs(all_obs)
+
+
+class ActorProbs:
+    """``obs (B, ...) -> (B, A)`` float64 action probabilities of a frozen actor (a picklable function, so a
+    job can be measured in another process)."""
+
+    def __init__(self, actor: torch.nn.Module) -> None:
+        self.actor = actor
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(self.actor(torch.as_tensor(obs)).double(), dim=-1).numpy()
 
 
 def gradient_hook(on_update: OnUpdate | None) -> Any:
@@ -160,15 +174,45 @@ class Job:
 
 
 class Measurer:
-    """Finishes each update's measurements on one background thread, then logs its metrics row.
+    """Finishes each update's measurements off the training thread, then logs its metrics row.
 
     For update U it adds ``logp_new``, exact credit (``exact_fn``), gives the sampled policy gradient to
     ``gradient_hook`` (``exact/grad_cos``), runs ``on_update`` (whose scalars join the row), computes the
-    per-sample gradient statistics, writes the credit file and the row to metrics.csv; the training
-    thread then mirrors the row to wandb when it collects the result. This overlaps update U+1 (torch,
-    numpy, the compiled exact solvers and parquet release the GIL). :meth:`submit` first finishes the
+    per-sample gradient statistics and writes the credit file; the training thread then writes the row to
+    metrics.csv and mirrors it to wandb when it collects the result. :meth:`submit` first collects the
     previous job, so jobs run one at a time, in order, and an exception in one surfaces at the next
-    :meth:`submit` or :meth:`wait`.
+    :meth:`submit`, :meth:`wait` or :meth:`sync`.
+
+    Where the measurements run:
+
+    - ``process=True``: in a child process forked when the Measurer is made (Linux; the hooks, exact models
+      and compiled solvers are inherited, jobs and rows travel through a pipe). The measurements are small
+      torch and numpy operations that hold the GIL, so on a thread they would take turns with the training
+      loop; in a process they run beside it on another core. Only for hooks whose effects are files and
+      returned scalars (the defaults of :func:`default_hooks`): a hook given by the caller could keep state
+      the caller reads afterwards, which a child process would change in its own copy only.
+    - ``process=False``: on one background thread of this process.
+
+    Parameters
+    ----------
+    metrics : MetricsWriter
+        Rows are logged here, on the calling (training) thread.
+    wb : WandbMirror
+    recorder : CreditRecorder or None
+        Credit files (None: no credit records).
+    exact_fn, on_update :
+        The hooks (module docstring).
+    logged_update : int
+        The last update already in metrics.csv (a resumed run's).
+    gradient_hook :
+        The ``on_update`` hook if it takes the sampled policy gradient (:func:`gradient_hook`), else None.
+    all_obs : array, optional
+        Every state's observation (fixed maps).
+    files : sequence
+        Objects with a ``sync()`` that makes the files they wrote durable (the credit and shaping
+        recorders); :meth:`sync` calls them where they live.
+    process : bool
+        Measure in a forked child process (see above); silently a thread where ``fork`` is unavailable.
     """
 
     def __init__(
@@ -182,36 +226,59 @@ class Measurer:
         logged_update: int,
         gradient_hook: Any = None,
         all_obs: np.ndarray | None = None,
+        files: Sequence[Any] = (),
+        process: bool = False,
     ) -> None:
         self.metrics, self.wb, self.recorder = metrics, wb, recorder
         self.exact_fn, self.on_update = exact_fn, on_update
         self.gradient_hook, self.all_obs = gradient_hook, all_obs
         self.logged_update = logged_update
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlcredit-measure")
-        self._pending: Future | None = None
+        self._files = list(files)
+        self._worker: _ThreadWorker | _ForkWorker = (
+            _ForkWorker(self._measure, self._sync_files)
+            if process and can_fork()
+            else _ThreadWorker(self._measure, self._sync_files)
+        )
+        self._pending = False
+
+    @property
+    def in_process(self) -> bool:
+        """True when the measurements run in a child process."""
+        return isinstance(self._worker, _ForkWorker)
 
     def submit(self, job: Job) -> None:
+        """Collect the previous job's row, then start measuring ``job``."""
         self.wait()
-        self._pending = self._pool.submit(self._finish, job)
+        self._worker.submit(job)
+        self._pending = True
 
     def wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            row = pending.result()  # already in metrics.csv
-            self.wb.log(row, step=row["global_step"])
-            self.logged_update = row["update"]
+        """Collect the submitted job's row (if any): write it to metrics.csv and mirror it to wandb."""
+        if not self._pending:
+            return
+        self._pending = False
+        row = self._worker.result()
+        self.metrics.log(row)
+        self.wb.log(row, step=row["global_step"])
+        self.logged_update = row["update"]
+
+    def sync(self) -> None:
+        """Collect the submitted job, then make metrics.csv and every measurement file durable (fsync)."""
+        self.wait()
+        self.metrics.sync()
+        self._worker.sync()
 
     def close(self) -> None:
+        """Collect the submitted job and stop the worker (a child process exits after syncing nothing:
+        files it wrote since the last :meth:`sync` are on disk but not fsynced, like a thread's)."""
         try:
             self.wait()
         finally:
-            self._pool.shutdown()
+            self._worker.close()
 
-    def _finish(self, job: Job) -> dict[str, Any]:
-        row = self._measure(job)
-        # Written here, off the training thread (the file is rewritten and fsynced on every row).
-        self.metrics.log(row)
-        return row
+    def _sync_files(self) -> None:
+        for f in self._files:
+            f.sync()
 
     def _measure(self, job: Job) -> dict[str, Any]:
         batch = job.batch
@@ -283,3 +350,160 @@ class Measurer:
             self.recorder.add(batch)
             self.recorder.flush(job.update)
         return row
+
+
+def can_fork() -> bool:
+    """True where :class:`Measurer` can measure in a forked child process (Linux)."""
+    return sys.platform == "linux" and hasattr(os, "fork")
+
+
+class _ThreadWorker:
+    """Runs ``measure(job)`` on one background thread of this process."""
+
+    def __init__(self, measure: Callable[[Job], dict[str, Any]], sync_files: Callable[[], None]) -> None:
+        self._measure, self._sync_files = measure, sync_files
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlcredit-measure")
+        self._future: Future | None = None
+
+    def submit(self, job: Job) -> None:
+        self._future = self._pool.submit(self._measure, job)
+
+    def result(self) -> dict[str, Any]:
+        future, self._future = self._future, None
+        assert future is not None
+        return future.result()
+
+    def sync(self) -> None:
+        self._sync_files()
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+
+class _ForkWorker:
+    """Runs ``measure(job)`` in a child process forked now; jobs, rows and errors travel through a pipe.
+
+    The child ignores SIGINT and SIGTERM (the training process decides when measuring stops: it finishes
+    the update a first signal interrupts) and exits when asked, when the pipe closes or when its parent is
+    gone. An exception in the child is raised again in the parent with the child's traceback as a note;
+    a child that dies is a RuntimeError naming its exit status.
+    """
+
+    def __init__(self, measure: Callable[[Job], dict[str, Any]], sync_files: Callable[[], None]) -> None:
+        parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: serve until told to stop, never return into the caller's code
+            code = 0
+            try:
+                parent_conn.close()
+                _serve(child_conn, measure, sync_files)
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        child_conn.close()
+        self.pid = pid
+        self._conn = parent_conn
+        self._broken = False
+        self._exit: int | None = None
+
+    def submit(self, job: Job) -> None:
+        self._send(("job", job))
+
+    def result(self) -> dict[str, Any]:
+        return self._receive()
+
+    def sync(self) -> None:
+        self._send(("sync", None))
+        self._receive()
+
+    def close(self) -> None:
+        if self._exit is not None:
+            return
+        if not self._broken:
+            try:
+                self._conn.send(("close", None))
+            except OSError:
+                pass
+        else:  # a reply may be half read: do not wait for the child, stop it
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._conn.close()
+        self._reap()
+
+    def _send(self, message: tuple[str, Any]) -> None:
+        try:
+            self._conn.send(message)
+        except ConnectionError:  # a pipe broken or reset by a dead child
+            self._broken = True
+            raise RuntimeError(f"the measurement process (pid {self.pid}) {self._died()}") from None
+        except BaseException:
+            self._broken = True
+            raise
+
+    def _receive(self) -> Any:
+        try:
+            kind, payload = self._conn.recv()
+        except (EOFError, ConnectionError):
+            self._broken = True
+            raise RuntimeError(f"the measurement process (pid {self.pid}) {self._died()}") from None
+        except BaseException:
+            self._broken = True
+            raise
+        if kind == "error":
+            error, text = payload
+            error.add_note(f"in the measurement process (pid {self.pid}):\n{text}")
+            raise error
+        return payload
+
+    def _reap(self) -> int:
+        if self._exit is None:
+            _, status = os.waitpid(self.pid, 0)
+            self._exit = os.waitstatus_to_exitcode(status)
+        return self._exit
+
+    def _died(self) -> str:
+        code = self._reap()
+        if code < 0:
+            return f"was killed by {signal.Signals(-code).name} (out of memory?)"
+        return f"exited with status {code}"
+
+
+def _serve(conn: Any, measure: Callable[[Job], dict[str, Any]], sync_files: Callable[[], None]) -> None:
+    """The child's loop: answer ``("job", Job)`` with its row, ``("sync", None)`` after syncing the files."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
+    while True:
+        if not conn.poll(2.0):
+            if os.getppid() != parent:  # the training process is gone (killed)
+                return
+            continue
+        try:
+            kind, payload = conn.recv()
+        except EOFError:
+            return
+        if kind == "close":
+            return
+        try:
+            if kind == "job":
+                reply: tuple[str, Any] = ("row", measure(payload))
+            else:
+                sync_files()
+                reply = ("ok", None)
+        except Exception as e:
+            reply = ("error", (_portable(e), traceback.format_exc()))
+        conn.send(reply)
+
+
+def _portable(error: Exception) -> Exception:
+    """``error`` if it survives pickling, else a RuntimeError with its type and message."""
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error

@@ -6,8 +6,9 @@ log one metrics row -> checkpoint every ``checkpoint_every`` updates and at the 
 checkpoint at any time, so a killed run continues with ``train(resume=RUN_DIR)`` with no step lost or
 counted twice and the same metrics (timing aside) as an uninterrupted run.
 
-Measurements (:mod:`rlcredit.credit.measure`) run on one background thread, update by update, while the next
-rollout is collected; an update's metrics row is written once its measurements are done. The hooks
+Measurements (:mod:`rlcredit.credit.measure`) run update by update while the next rollout is collected, in a
+forked child process (the default hooks, Linux, ``torch_threads = 1``) or else on a background thread; an
+update's metrics row is written once its measurements are done. The hooks
 ``exact_fn`` and ``on_update`` are described there.
 
 On rlcredit gridworlds with ``exact = true`` (the default) a missing ``exact_fn`` is
@@ -18,7 +19,7 @@ reports ``exact/grad_cos``: the cosine between the trainer's sampled policy-grad
 parameters that collected the rollout, ``grad_theta mean_t c_t log pi(a_t|s_t)`` over the actor with the
 credit ``c_t`` of the update's first epoch (:attr:`~rlcredit.trainers.base.UpdateResult.first_credit`), and
 the exact policy gradient there (:meth:`~rlcredit.credit.ShapingRecorder.record_gradient`). Both are
-taken on the measurement thread from a copy of the actor made before the update.
+taken by the measurer from a copy of the actor made before the update.
 """
 
 from __future__ import annotations
@@ -436,6 +437,7 @@ def _run(
             time_limit=venv.time_limit if cfg.time_feature else None,
         )
     trainer = TRAINERS[algo](cfg, venv, policy, np.random.default_rng([seed, 1]))
+    user_hooks = exact_fn is not None or on_update is not None
     exact_fn, on_update, shaping = default_hooks(cfg, trainer, run, exact_fn, on_update)
     grad_hook = gradient_hook(on_update)
     # The observation of every state, for fixed maps (procedural maps render them per layout).
@@ -510,6 +512,10 @@ def _run(
         logged_update=update,
         gradient_hook=grad_hook,
         all_obs=all_obs,
+        files=[recorder] if shaping is None else [recorder, shaping],
+        # A child process only for the library's own hooks (their effects are files and returned scalars)
+        # and a single torch thread (a forked child must not inherit a running intra-op thread pool).
+        process=not user_hooks and cfg.torch_threads == 1 and (cfg.credit or shaping is not None),
     )
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(
@@ -528,11 +534,9 @@ def _run(
     error: str | None = None
 
     def save() -> Path:
-        measurer.wait()  # a checkpoint at update U promises metrics rows and credit files up to U
-        metrics.sync()  # ... on disk: rows are appended without fsync, and
-        recorder.sync()  # the per-update files are not flushed one by one
-        if shaping is not None:
-            shaping.sync()
+        # A checkpoint at update U promises metrics rows and credit files up to U on disk: rows are appended
+        # and the per-update files written without fsync, so they are synced now.
+        measurer.sync()
         tensors, state = trainer.state()
         return checkpoints.save(
             update,
