@@ -157,7 +157,7 @@ class ActorCopies:
 
 @dataclass
 class Job:
-    """One update's measurements, handed to the background thread (:class:`Measurer`)."""
+    """One update's measurements, handed to the :class:`Measurer`."""
 
     update: int
     records: bool

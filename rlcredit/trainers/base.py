@@ -93,7 +93,8 @@ class Trainer(ABC):
         ``min(1, max_grad_norm / (norm + 1e-6))``), written with the foreach kernels directly: it runs for every
         minibatch, where the library function's argument handling costs more than the arithmetic.
         """
-        self.optimizer.zero_grad(set_to_none=True)
+        for param in self.params:  # optimizer.zero_grad(set_to_none=True), without its per-call wrappers
+            param.grad = None
         loss.backward()
         if self.cfg.max_grad_norm > 0:
             grads = [p.grad for p in self.params if p.grad is not None]

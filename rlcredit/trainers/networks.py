@@ -267,6 +267,13 @@ class Policy(nn.Module):
         envs the modules' call machinery cost more than their arithmetic. Module hooks therefore do not run
         here (rollout collection registers none; :mod:`rlcredit.steering` steers evaluation, not collection).
         """
+        return self.act_outputs_no_grad(obs, t)
+
+    def act_outputs_no_grad(
+        self, obs: torch.Tensor, t: torch.Tensor | np.ndarray | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`act_outputs` for a caller already inside ``torch.no_grad()`` (rollout collection, once per
+        step: entering the context again costs about as much as a layer)."""
         logits = _run_layers(self.actor, obs)
         if self.time_limit is None:
             return logits, _run_layers(self.critic, obs).squeeze(-1)

@@ -502,8 +502,9 @@ def sample_actions(logp_all: np.ndarray, rng: np.random.Generator) -> np.ndarray
 def _act(
     policy: Policy, obs: np.ndarray, rng: np.random.Generator, t: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Actions, their log-probabilities and the values of a batch of observations at time steps ``t``."""
-    logits, values = policy.act_outputs(torch.as_tensor(obs), t)
+    """Actions, their log-probabilities and the values of a batch of observations at time steps ``t``; call
+    under ``torch.no_grad()``."""
+    logits, values = policy.act_outputs_no_grad(torch.as_tensor(obs), t)
     logp_all = torch.log_softmax(logits, dim=-1).numpy()
     value = values.numpy()
     a = sample_actions(logp_all, rng)

@@ -226,3 +226,32 @@ def test_a_run_measured_in_a_process_writes_the_same_files_as_one_measured_on_a_
     names = list(runs[True])
     assert any(n.startswith("credit/") for n in names) and any(n.startswith("shaping/") for n in names)
     assert any(n.startswith("checkpoints/") for n in names)
+
+
+def test_train_measures_its_default_hooks_in_a_child_and_a_callers_hook_in_its_own_process(tmp_path):
+    def children_cpu() -> float:
+        t = os.times()
+        return t.children_user + t.children_system
+
+    before = children_cpu()
+    train(
+        "ppo",
+        env="rlcredit/ButtonRoomBridge1-v0",
+        steps=4096,
+        seed=0,
+        out_dir=tmp_path / "a",
+        wandb="disabled",
+    )
+    assert children_cpu() > before  # a reaped child did the measuring
+
+    seen: list[int] = []
+    run = train(
+        "ppo",
+        env="rlcredit/ButtonRoomBridge1-v0",
+        steps=1024,
+        seed=0,
+        out_dir=tmp_path / "b",
+        wandb="disabled",
+        on_update=lambda update, before, after, batch: seen.append(os.getpid()) or {"mine": 1.0},
+    )
+    assert seen == [os.getpid()] * len(run.metrics) and (run.metrics["mine"] == 1.0).all()
