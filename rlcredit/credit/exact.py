@@ -559,6 +559,21 @@ class ExactCredit:
         return _normalized(table)
 
     # -- exact values ---------------------------------------------------------------------------------------
+    def prepare(self, layout_seed: int = 0) -> None:
+        """Solve the uniform policy once, forwards and backwards, and drop the result.
+
+        This loads the compiled solvers into this process and builds the tables of a fixed map's layout (of
+        layout ``layout_seed`` for procedural maps) now rather than at the first update. A trainer calls it
+        before forking its measurement process, which then inherits both instead of loading the solvers
+        again (about half a second per process). Nothing for an env without a model.
+        """
+        if not self.has_model:
+            return
+        seed = layout_seed if self.procedural else -1
+        m = self.mdp(seed)
+        uniform = np.full(m.R.shape, 1.0 / m.R.shape[1])
+        self.intended(self._solve(seed, uniform, boot=True), seed)
+
     def evaluate(self, pi: PolicyLike, layout_seed: int = -1, *, boot: bool = True) -> PolicyValues:
         """Exact values of a policy on a layout (not cached); ``boot=False`` skips the stationary values."""
         return self._solve(layout_seed, self.policy_table(pi, layout_seed), boot=boot)

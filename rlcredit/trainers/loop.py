@@ -42,6 +42,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rlcredit.config import ConfigError, to_dict
+from rlcredit.credit.exact import ExactCredit
 from rlcredit.credit.measure import (
     ActorCopies,
     ExactFn,
@@ -503,6 +504,9 @@ def _run(
         wb.log_rows(metrics.rows)
     if wb.enabled:
         wandb_id = wb.run.id
+    process = not user_hooks and cfg.torch_threads == 1 and (cfg.credit or shaping is not None)
+    if process and isinstance(exact_fn, ExactCredit):
+        exact_fn.prepare()  # once per process: a forked measurement process inherits the loaded solvers
     measurer = Measurer(
         metrics,
         wb,
@@ -515,7 +519,7 @@ def _run(
         files=[recorder] if shaping is None else [recorder, shaping],
         # A child process only for the library's own hooks (their effects are files and returned scalars)
         # and a single torch thread (a forked child must not inherit a running intra-op thread pool).
-        process=not user_hooks and cfg.torch_threads == 1 and (cfg.credit or shaping is not None),
+        process=process,
     )
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(

@@ -499,3 +499,30 @@ def test_stationary_values_dense_and_sparse_solves_agree(monkeypatch):
     live = layout.live
     backup = np.sum(pi * (m.R + 0.97 * m.expected_next(v_dense)), axis=1)
     np.testing.assert_allclose(v_dense[live], backup[live], atol=1e-9)
+
+
+@pytest.mark.parametrize("env", ["rlcredit/ButtonRoomBridge1-v0", "rlcredit/CheeseMazeSmall-v0"])
+def test_prepare_changes_no_result(env):
+    """prepare() only loads solvers and builds tables early: exact credit after it equals exact credit without it."""
+    results = []
+    for prepare in (True, False):
+        venv = rlcredit.make_vec(env, num_envs=2, seed=0, obs="coords")
+        exact = ExactCredit(venv, gamma=0.9)
+        if prepare:
+            exact.prepare()
+        seed = 5 if exact.procedural else -1
+        S = exact.mdp(seed).num_states
+        pi = np.random.default_rng(1).dirichlet(np.ones(4), size=S)
+        states = np.arange(min(S, 30))
+        kw = {"layout_seeds": np.full(len(states), 5)} if exact.procedural else {}
+        table = pi if not exact.procedural else (lambda obs, pi=pi: pi[: len(obs)])
+        cols = exact.columns(1, states, np.zeros(len(states), int), states % 4, table, **kw)
+        results.append(cols)
+    for k in results[0]:
+        np.testing.assert_array_equal(results[0][k], results[1][k])
+    assert np.isfinite(results[0]["exact_q"]).all()
+
+
+def test_prepare_is_a_no_op_without_a_model():
+    env = gym.make("FrozenLake-v1")
+    ExactCredit(env, gamma=0.9).prepare()  # no model: nothing to load, no error
