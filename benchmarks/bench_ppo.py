@@ -22,7 +22,8 @@ wandb disabled). Variants run interleaved, ``--repeats`` times each, after a war
 median run of each, per wall second and per CPU second of the process and its children (all threads, and
 rlcredit's measurement process, which runs beside the training loop on the second core: the wall figure is
 what a user waits for, the CPU figure what the logging costs in total), with the load average: other load on
-the 2 cores moves the wall figures most.
+the 2 cores moves the wall figures most. Below the table, the same ratios taken within each repeat (whose runs
+are adjacent in time) and then the median over repeats: slow phases of a shared machine cancel in them.
 """
 
 from __future__ import annotations
@@ -282,6 +283,23 @@ def main() -> None:
             print(
                 f"| {name} | {text} | {sps[0]:,.0f} | {ratio[0]} | {sps[1]:,.0f} | {ratio[1]} | {overhead} |"
             )
+    # Runs of one repeat are adjacent in time, so their ratios cancel most of the machine's slow phases.
+    print("\nratios within each repeat, median over repeats (wall / CPU):")
+    for name in args.settings.split(","):
+        # (what, base variant, variant, as an overhead 1 - variant/base or as a ratio variant/base)
+        pairs = [("logging overhead", "off", "on", True)]
+        if (name, "anchor") in results:
+            pairs += [
+                ("rlcredit logging on vs anchor", "anchor", "on", False),
+                ("rlcredit logging off vs anchor", "anchor", "off", False),
+            ]
+        for text, base, variant, as_overhead in pairs:
+            paired = []
+            for i in range(2):
+                ratios = [v[i] / b[i] for b, v in zip(results[name, base], results[name, variant])]
+                paired.append(1 - statistics.median(ratios) if as_overhead else statistics.median(ratios))
+            fmt = "{:.0%}" if as_overhead else "{:.2f}x"
+            print(f"  {name:8s} {text}: {fmt.format(paired[0])} / {fmt.format(paired[1])}")
     print("\nall runs (env steps per wall s / per CPU s):")
     for (name, variant), values in results.items():
         print(f"  {name:8s} {variant:6s} " + ", ".join(f"{w:,.0f}/{c:,.0f}" for w, c in values))
