@@ -213,7 +213,8 @@ class Measurer:
         Objects with a ``sync()`` that makes the files they wrote durable (the credit and shaping
         recorders); :meth:`sync` calls them where they live.
     process : bool
-        Measure in a forked child process (see above); silently a thread where ``fork`` is unavailable.
+        Measure in a forked child process (see above); on a thread where ``fork`` is unavailable (the same
+        results, in this process).
     """
 
     def __init__(
