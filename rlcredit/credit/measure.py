@@ -2,7 +2,8 @@
 
 The training loop (:mod:`rlcredit.trainers.loop`) fills a :class:`Job` per update and hands it to a
 :class:`Measurer`, which finishes it while the next rollout is collected: in a forked child process when the
-hooks are the defaults (on Linux), else on a background thread. Two hooks plug measurements in:
+hooks are the defaults, on Linux without an accelerator and with ``torch_threads = 1``, else on a background
+thread. Two hooks plug measurements in:
 
 ``exact_fn(update, states, t, actions, pi_all) -> (q, adv)``
     ``states, t, actions`` are (B,) arrays of the steps learned from and ``pi_all`` the policy that
@@ -31,6 +32,7 @@ import pickle
 import signal
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +45,7 @@ from rlcredit.credit.exact import ExactCredit
 from rlcredit.credit.records import CreditRecorder
 from rlcredit.credit.shaping import ShapingRecorder
 from rlcredit.tracking import MetricsWriter, RunDir, WandbMirror
+from rlcredit.tracking.io import sync_dirs
 from rlcredit.trainers.base import Trainer
 from rlcredit.trainers.config import CommonConfig
 from rlcredit.trainers.grads import flat_params, grad_stats, sampled_policy_gradient
@@ -236,11 +239,13 @@ class Measurer:
         self.gradient_hook, self.all_obs = gradient_hook, all_obs
         self.logged_update = logged_update
         self._files = list(files)
-        self._worker: _ThreadWorker | _ForkWorker = (
-            _ForkWorker(self._measure, self._sync_files)
-            if process and can_fork()
-            else _ThreadWorker(self._measure, self._sync_files)
-        )
+        worker: _ThreadWorker | _ForkWorker | None = None
+        if process and can_fork():
+            try:
+                worker = _ForkWorker(self._measure, self._sync_files)
+            except OSError as e:  # no memory or processes left for a fork: measure on a thread instead
+                print(f"rlcredit: measuring on a thread (fork failed: {e})", file=sys.stderr)
+        self._worker = worker if worker is not None else _ThreadWorker(self._measure, self._sync_files)
         self._pending = False
 
     @property
@@ -355,8 +360,18 @@ class Measurer:
 
 
 def can_fork() -> bool:
-    """True where :class:`Measurer` can measure in a forked child process (Linux)."""
-    return sys.platform == "linux" and hasattr(os, "fork")
+    """True where :class:`Measurer` can measure in a forked child process: Linux, and no accelerator (CUDA,
+    XPU, MPS) that torch could use: once a backward pass has run with one available, torch's autograd refuses
+    to run in a forked child ("Unable to handle autograd's threading in combination with fork-based
+    multiprocessing")."""
+    return sys.platform == "linux" and hasattr(os, "fork") and not _accelerator_available()
+
+
+def _accelerator_available() -> bool:
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None:
+        return bool(accelerator.is_available())
+    return bool(torch.cuda.is_available())
 
 
 class _ThreadWorker:
@@ -388,21 +403,38 @@ class _ForkWorker:
     The child ignores SIGINT and SIGTERM (the training process decides when measuring stops: it finishes
     the update a first signal interrupts) and exits when asked, when the pipe closes or when its parent is
     gone. An exception in the child is raised again in the parent with the child's traceback as a note;
-    a child that dies is a RuntimeError naming its exit status.
+    a child that dies, or a reply that cannot be read, is a RuntimeError naming the child's exit status.
+    ``os.fork`` failing (no memory, too many processes) raises OSError here, before any child exists.
     """
 
     def __init__(self, measure: Callable[[Job], dict[str, Any]], sync_files: Callable[[], None]) -> None:
         parent_conn, child_conn = multiprocessing.Pipe(duplex=True)
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        try:
+            with warnings.catch_warnings():
+                # Python >= 3.12 warns about forking a process with threads (wandb's, tqdm's): the child
+                # only measures and writes its own files, it touches nothing those threads hold.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except BaseException:
+            parent_conn.close()
+            child_conn.close()
+            raise
         if pid == 0:  # the child: serve until told to stop, never return into the caller's code
             code = 0
             try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
                 parent_conn.close()
                 _serve(child_conn, measure, sync_files)
             except BaseException:
                 code = 1
+                try:
+                    traceback.print_exc()
+                    sys.stderr.flush()
+                except BaseException:
+                    pass
             finally:
                 os._exit(code)
         child_conn.close()
@@ -422,25 +454,36 @@ class _ForkWorker:
         self._receive()
 
     def close(self) -> None:
+        """Ask the child to exit (stop it if a message may be half sent or read) and reap it."""
         if self._exit is not None:
             return
-        if not self._broken:
+        try:
+            if not self._broken:
+                try:
+                    self._conn.send_bytes(_dumps(("close", None)))
+                except OSError:
+                    pass
+            else:
+                self._kill()
+        finally:
+            self._conn.close()
             try:
-                self._conn.send_bytes(_dumps(("close", None)))
-            except OSError:
-                pass
-        else:  # a reply may be half read: do not wait for the child, stop it
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self._conn.close()
-        self._reap()
+                self._reap()
+            except BaseException:  # interrupted while waiting: do not leave the child behind
+                self._kill()
+                self._reap()
+                raise
+
+    def _kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def _send(self, message: tuple[str, Any]) -> None:
         try:
             self._conn.send_bytes(_dumps(message))
-        except ConnectionError:  # a pipe broken or reset by a dead child
+        except OSError:  # a pipe broken or reset by a dead child
             self._broken = True
             raise RuntimeError(f"the measurement process (pid {self.pid}) {self._died()}") from None
         except BaseException:
@@ -449,8 +492,8 @@ class _ForkWorker:
 
     def _receive(self) -> Any:
         try:
-            kind, payload = self._conn.recv()
-        except (EOFError, ConnectionError):
+            kind, payload = pickle.loads(self._conn.recv_bytes())
+        except (EOFError, OSError):  # closed, reset, or cut off mid-message: the child died
             self._broken = True
             raise RuntimeError(f"the measurement process (pid {self.pid}) {self._died()}") from None
         except BaseException:
@@ -469,6 +512,7 @@ class _ForkWorker:
         return self._exit
 
     def _died(self) -> str:
+        self._kill()  # a child that cannot answer is stopped, whatever it is doing
         code = self._reap()
         if code < 0:
             return f"was killed by {signal.Signals(-code).name} (out of memory?)"
@@ -476,9 +520,8 @@ class _ForkWorker:
 
 
 def _serve(conn: Any, measure: Callable[[Job], dict[str, Any]], sync_files: Callable[[], None]) -> None:
-    """The child's loop: answer ``("job", Job)`` with its row, ``("sync", None)`` after syncing the files."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    """The child's loop: answer ``("job", Job)`` with ``("row", row)``, ``("sync", None)`` with ``("ok", None)``
+    after making the files durable, and anything that fails with ``("error", (exception, traceback))``."""
     parent = os.getppid()
     while True:
         if not conn.poll(2.0):
@@ -486,20 +529,27 @@ def _serve(conn: Any, measure: Callable[[Job], dict[str, Any]], sync_files: Call
                 return
             continue
         try:
-            kind, payload = pickle.loads(conn.recv_bytes())
+            data = conn.recv_bytes()
         except EOFError:
             return
-        if kind == "close":
-            return
         try:
+            kind, payload = pickle.loads(data)
+            if kind == "close":
+                return
             if kind == "job":
                 reply: tuple[str, Any] = ("row", measure(payload))
             else:
                 sync_files()
+                # Inside the parent's batched_dir_sync the directories were only noted, in this process's
+                # copy of the list the parent syncs: sync them here, before the parent writes a checkpoint.
+                sync_dirs()
                 reply = ("ok", None)
+            out = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as e:
-            reply = ("error", (_portable(e), traceback.format_exc()))
-        conn.send(reply)
+            out = pickle.dumps(
+                ("error", (_portable(e), traceback.format_exc())), protocol=pickle.HIGHEST_PROTOCOL
+            )
+        conn.send_bytes(out)
 
 
 def _portable(error: Exception) -> Exception:

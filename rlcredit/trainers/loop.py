@@ -504,23 +504,6 @@ def _run(
         wb.log_rows(metrics.rows)
     if wb.enabled:
         wandb_id = wb.run.id
-    process = not user_hooks and cfg.torch_threads == 1 and (cfg.credit or shaping is not None)
-    if process and isinstance(exact_fn, ExactCredit):
-        exact_fn.prepare()  # once per process: a forked measurement process inherits the loaded solvers
-    measurer = Measurer(
-        metrics,
-        wb,
-        recorder if cfg.credit else None,
-        exact_fn,
-        on_update,
-        logged_update=update,
-        gradient_hook=grad_hook,
-        all_obs=all_obs,
-        files=[recorder] if shaping is None else [recorder, shaping],
-        # A child process only for the library's own hooks (their effects are files and returned scalars)
-        # and a single torch thread (a forked child must not inherit a running intra-op thread pool).
-        process=process,
-    )
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(
         total=steps,
@@ -532,8 +515,6 @@ def _run(
         dynamic_ncols=True,
     )
     copies = ActorCopies(policy.actor)
-    started = t_row = time.perf_counter()
-    start_step = global_step
     status: Literal["completed", "failed", "interrupted"] = "completed"
     error: str | None = None
 
@@ -554,6 +535,26 @@ def _run(
             },
         )
 
+    process = not user_hooks and cfg.torch_threads == 1 and (cfg.credit or shaping is not None)
+    if process and isinstance(exact_fn, ExactCredit):
+        exact_fn.prepare()  # once per process: a forked measurement process inherits the loaded solvers
+    # The measurer last before `try`: from here on the finally below closes it (and reaps its process).
+    measurer = Measurer(
+        metrics,
+        wb,
+        recorder if cfg.credit else None,
+        exact_fn,
+        on_update,
+        logged_update=update,
+        gradient_hook=grad_hook,
+        all_obs=all_obs,
+        files=[recorder] if shaping is None else [recorder, shaping],
+        # A child process only for the library's own hooks (their effects are files and returned scalars)
+        # and a single torch thread (a forked child must not inherit a running intra-op thread pool).
+        process=process,
+    )
+    started = t_row = time.perf_counter()
+    start_step = global_step
     stop = _StopAfterUpdate()
     try:
         stop.__enter__()

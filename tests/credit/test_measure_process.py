@@ -255,3 +255,60 @@ def test_train_measures_its_default_hooks_in_a_child_and_a_callers_hook_in_its_o
         on_update=lambda update, before, after, batch: seen.append(os.getpid()) or {"mine": 1.0},
     )
     assert seen == [os.getpid()] * len(run.metrics) and (run.metrics["mine"] == 1.0).all()
+
+
+def _unsendable_hook(update, before, after, batch):
+    return {"callback": lambda: None}  # a value no pickle can send
+
+
+def test_a_row_that_cannot_be_sent_back_is_an_error_naming_the_cause(tmp_path):
+    m = _measurer(tmp_path, _unsendable_hook, process=True)
+    try:
+        m.submit(_job(1))
+        with pytest.raises(Exception, match=r"(?i)pickle") as info:
+            m.wait()
+        assert "measurement process" in "\n".join(getattr(info.value, "__notes__", []))
+    finally:
+        m.close()
+
+
+def test_no_measurement_process_where_torch_has_an_accelerator(monkeypatch):
+    # torch's autograd refuses to run in a child forked after a backward pass when an accelerator is available
+    import torch
+
+    if getattr(torch, "accelerator", None) is not None:
+        monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    else:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert not measure.can_fork()
+
+
+def test_credit_and_shaping_directories_are_fsynced_before_a_checkpoint_in_a_batched_dir_sync(
+    tmp_path, monkeypatch
+):
+    """In `batched_dir_sync` (how experiment pieces run) directory fsyncs are noted and done later; the ones of the
+    files the measurement process wrote must be done before the checkpoint that counts them."""
+    import rlcredit.tracking.io as io_mod
+
+    log = tmp_path / "fsynced.txt"
+    real = io_mod._fsync_dir_now
+
+    def noting(directory):
+        with open(log, "a") as f:  # from both processes (the child inherits this function)
+            f.write(f"{Path(directory).name}\n")
+        real(directory)
+
+    monkeypatch.setattr(io_mod, "_fsync_dir_now", noting)
+    with io_mod.batched_dir_sync():
+        train(
+            "ppo",
+            env="rlcredit/ButtonRoomBridge1-v0",
+            steps=1024,
+            seed=0,
+            out_dir=tmp_path / "run",
+            wandb="disabled",
+            config={"num_envs": 4, "num_steps": 64},
+        )
+    synced = log.read_text().split()
+    assert {"credit", "shaping", "checkpoints"} <= set(synced)
+    assert synced.index("credit") < synced.index("checkpoints")
