@@ -7,9 +7,9 @@ checkpoint at any time, so a killed run continues with ``train(resume=RUN_DIR)``
 counted twice and the same metrics (timing aside) as an uninterrupted run.
 
 Measurements (:mod:`rlcredit.credit.measure`) run update by update while the next rollout is collected, in a
-forked child process (the default hooks, Linux, ``torch_threads = 1``) or else on a background thread; an
-update's metrics row is written once its measurements are done. The hooks
-``exact_fn`` and ``on_update`` are described there.
+forked child process (the default hooks, Linux, no accelerator, ``torch_threads = 1``) or else on a background
+thread; an update's metrics row is written once its measurements are done. The hooks ``exact_fn`` and
+``on_update`` are described there.
 
 On rlcredit gridworlds with ``exact = true`` (the default) a missing ``exact_fn`` is
 :class:`~rlcredit.credit.ExactCredit` and a missing ``on_update`` is
@@ -49,6 +49,7 @@ from rlcredit.credit.measure import (
     Job,
     Measurer,
     OnUpdate,
+    can_fork,
     default_hooks,
     gradient_hook,
     policy_snapshot,
@@ -535,7 +536,7 @@ def _run(
             },
         )
 
-    process = not user_hooks and cfg.torch_threads == 1 and (cfg.credit or shaping is not None)
+    process = not user_hooks and cfg.torch_threads == 1 and (cfg.credit or shaping is not None) and can_fork()
     if process and isinstance(exact_fn, ExactCredit):
         exact_fn.prepare()  # once per process: a forked measurement process inherits the loaded solvers
     # The measurer last before `try`: from here on the finally below closes it (and reaps its process).
