@@ -189,8 +189,8 @@ class Measurer:
 
     Where the measurements run:
 
-    - ``process=True``: in a child process forked when the Measurer is made (Linux; the hooks, exact models
-      and compiled solvers are inherited, jobs and rows travel through a pipe). The measurements are small
+    - ``process=True``: in a child process forked when the Measurer is made (where :func:`can_fork`; the
+      hooks, exact models and compiled solvers are inherited, jobs and rows travel through a pipe). The measurements are small
       torch and numpy operations that hold the GIL, so on a thread they would take turns with the training
       loop; in a process they run beside it on another core. Only for hooks whose effects are files and
       returned scalars (the defaults of :func:`default_hooks`): a hook given by the caller could keep state
@@ -216,8 +216,8 @@ class Measurer:
         Objects with a ``sync()`` that makes the files they wrote durable (the credit and shaping
         recorders); :meth:`sync` calls them where they live.
     process : bool
-        Measure in a forked child process (see above); on a thread where ``fork`` is unavailable (the same
-        results, in this process).
+        Measure in a forked child process (see above); on a thread where :func:`can_fork` is False or the
+        fork fails (the same results, in this process).
     """
 
     def __init__(
