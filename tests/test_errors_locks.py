@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 from rlcredit.cli import main
 from rlcredit.experiments.backends import ProgressTicker, piece_progress
 from rlcredit.experiments.spec import expand_pieces, load_spec
-from rlcredit.tracking.lock import DirLock
+from rlcredit.tracking.lock import LOCK_FILE, DirLock, lock_holder
 
 PPO = {"ppo": {"steps": 1024, "config": {"num_envs": 4, "num_steps": 16, "num_minibatches": 2}}}
 
@@ -57,7 +60,34 @@ def test_progress_lines_read_the_run_directories(write_spec: Callable[..., Path]
     (Path(vi1.run_dir)).mkdir(parents=True)
     (Path(vi1.run_dir) / "eval.json").write_text("{}")  # finished
     assert piece_progress(ppo0) == 0.25 and piece_progress(vi0) == 1.0 and piece_progress(ppo1) is None
+    # a piece runs while a process (a worker, here this one) holds its run directory
+    locks = [DirLock(p.run_dir).acquire() for p in (ppo0, vi0, ppo1)]
     assert ticker.line() == "  ... 0 s: 1/4 done; running ppo-s0 25%, vi-s0 evaluating, ppo-s1 starting"
+    for lock in locks:
+        lock.release()
+    # the same directories, nobody working in them: left by an interrupted run, waiting for a worker
+    assert ticker.line() == "  ... 0 s: 1/4 done"
+
+
+def test_a_piece_left_by_a_killed_run_is_waiting_not_running(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    pieces = expand_pieces(load_spec(_spec(write_spec, tmp_path)), tmp_path / "exp", wandb="disabled")
+    ppo0 = pieces[0]
+    _metrics(Path(ppo0.run_dir), [(1, 1024)])  # trained to the end, not evaluated
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    # the lock file a killed holder leaves: its pid and host, the flock gone with the process
+    (Path(ppo0.run_dir) / LOCK_FILE).write_text(f"{int(dead.stdout)} {socket.gethostname()}\n")
+    ticker = ProgressTicker(pieces, lambda line: None)
+    ticker._t0 = time.monotonic()
+    assert lock_holder(ppo0.run_dir) is None
+    assert ticker.line() == "  ... 0 s: starting 4 pieces"
+    with DirLock(ppo0.run_dir):  # a worker takes it up: evaluating
+        assert lock_holder(ppo0.run_dir) == (os.getpid(), socket.gethostname())
+        assert ticker.line() == "  ... 0 s: 0/4 done; running ppo-s0 evaluating"
+    assert lock_holder(ppo0.run_dir) is None  # released: the file is emptied
 
 
 def test_ticker_speaks_before_the_first_piece_finishes(
@@ -67,8 +97,10 @@ def test_ticker_speaks_before_the_first_piece_finishes(
     said: list[str] = []
     with ProgressTicker(pieces, said.append, first=0.05, every=0.05):
         _metrics(Path(pieces[0].run_dir), [(1, 512)])
+        lock = DirLock(pieces[0].run_dir).acquire()  # a worker runs it
         deadline = time.monotonic() + 10
         while not any("ppo-s0 50%" in s for s in said) and time.monotonic() < deadline:
             time.sleep(0.02)
+        lock.release()
     assert any("ppo-s0 50%" in s for s in said), said
     assert len(said) == len(set(said))  # an unchanged status is not repeated

@@ -48,7 +48,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -56,6 +56,7 @@ from typing import Any, Literal, Protocol
 from rlcredit.experiments.pieces import PieceResult, run_piece_safely
 from rlcredit.experiments.spec import Piece
 from rlcredit.tracking.io import batched_dir_sync
+from rlcredit.tracking.lock import lock_holder
 from rlcredit.tracking.rundir import git_state, recorded_git
 
 __all__ = [
@@ -88,9 +89,12 @@ class Backend(Protocol):
 class ProgressTicker:
     """While pieces run, report every ``every`` seconds how far the unfinished ones have got.
 
-    Reads only the pieces' run directories (the last ``global_step`` in ``metrics.csv`` against a trainer's
-    steps, the rows against a planner's episodes), so it works the same for every backend, in a background
-    thread. The first report comes after ``first`` seconds, so a long first piece is never silent.
+    Reads only the pieces' run directories, so it works the same for every backend, in a background thread: a
+    piece is running while a process holds its run directory's lock (training holds it, and the piece holds it
+    while it plans and while it evaluates), and how far it has got is the last ``global_step`` in
+    ``metrics.csv`` against a trainer's steps, the rows against a planner's episodes. A piece an earlier,
+    interrupted run left half done is not running until a worker takes it up again. The first report comes
+    after ``first`` seconds, so a long first piece is never silent.
 
     Examples
     --------
@@ -128,13 +132,13 @@ class ProgressTicker:
                 last = line
 
     def line(self) -> str | None:
-        """``"  ... 12 s: 3/24 done; running ppo-Bridge1-s0 37%, vi-Bridge1-s0 0%"``, or None before any piece starts."""
+        """``"  ... 12 s: 3/24 done; running ppo-Bridge1-s0 37%, vi-Bridge1-s0 evaluating"``."""
         done, running = 0, []
         for p in self.pieces:
             run = Path(p.run_dir)
             if (run / "eval.json").is_file():
                 done += 1
-            elif run.is_dir():
+            elif lock_holder(run) is not None:
                 frac = piece_progress(p)
                 if frac is None:
                     running.append(f"{p.name} starting")
@@ -267,33 +271,104 @@ class LocalBackend:
             return out
         ctx = multiprocessing.get_context("spawn")
         results: list[PieceResult] = []
+        interrupts = 0
         pool = ProcessPoolExecutor(
-            max_workers=n, mp_context=ctx, initializer=_init_worker, initargs=(os.getpid(),)
+            max_workers=n, mp_context=ctx, initializer=_init_pool_worker, initargs=(os.getpid(),)
         )
         try:
-            futures = {pool.submit(_run_piece, p, git): p for p in pieces}
+            futures = {pool.submit(_pool_piece, p, git): p for p in pieces}
             pending = set(futures)
             while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    p = futures[f]
-                    try:
-                        r = f.result()
-                    except BrokenProcessPool:
-                        r = PieceResult(
-                            p.name,
-                            p.agent,
-                            "failed",
-                            error="BrokenProcessPool: a worker process died (killed, or out of memory)",
-                        )
-                    except Exception as e:  # an error pickling the piece or its result
-                        r = PieceResult(p.name, p.agent, "failed", error=f"{type(e).__name__}: {e}")
-                    results.append(r)
-                    on_result(r)
+                try:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        r = _pool_result(f, futures[f])
+                        if r.status == "interrupted":  # not finished: --resume continues it
+                            interrupts = max(interrupts, 1)
+                            for g in pending:  # a worker was stopped: start no further piece
+                                g.cancel()
+                            continue
+                        results.append(r)
+                        on_result(r)
+                except KeyboardInterrupt:
+                    # Ctrl-C reaches this process only (the workers have their own process group): queued
+                    # pieces are cancelled and each worker is told once per Ctrl-C. A training piece stops
+                    # after its update's checkpoint at the first, at once at the second; a third stops the
+                    # workers outright. Whatever a piece wrote stays, and --resume continues it.
+                    interrupts += 1
+                    for f in pending:
+                        f.cancel()
+                    pending = {f for f in pending if not f.cancelled()}
+                    _signal_workers(signal.SIGINT if interrupts < 3 else signal.SIGKILL)
+                    if interrupts >= 3:
+                        raise
         finally:
-            # On Ctrl-C the workers get the signal too; do not start queued pieces.
             pool.shutdown(wait=True, cancel_futures=True)
+        if interrupts:
+            raise KeyboardInterrupt
         return results
+
+
+def _pool_result(future: Future[PieceResult], piece: Piece) -> PieceResult:
+    """A pool future's result; a worker that died or a result that could not be pickled is a failed piece."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return PieceResult(
+            piece.name,
+            piece.agent,
+            "failed",
+            error="BrokenProcessPool: a worker process died (killed, or out of memory)",
+        )
+    except Exception as e:  # an error pickling the piece or its result
+        return PieceResult(piece.name, piece.agent, "failed", error=f"{type(e).__name__}: {e}")
+
+
+_stop_requested = False
+
+
+def _init_pool_worker(parent: int) -> None:
+    """:func:`_init_worker` for a local pool worker, which the driver alone interrupts.
+
+    The worker gets a process group of its own, so a terminal's Ctrl-C goes to ``rlcredit run`` only, which
+    tells each worker once (:meth:`LocalBackend.run`). Between pieces the worker notes a SIGINT instead of
+    raising it (an exception inside the pool's queue machinery could leave a message half read, and the
+    pool would never shut down); a piece it is then handed is not started.
+    """
+    _init_worker(parent)
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()
+    signal.signal(signal.SIGINT, _note_stop)
+
+
+def _note_stop(signum: int, frame: Any) -> None:
+    global _stop_requested
+    _stop_requested = True
+
+
+def _pool_piece(piece: Piece, git: dict[str, Any]) -> PieceResult:
+    """:func:`_run_piece` in a pool worker: SIGINT raises KeyboardInterrupt only while the piece runs (training
+    turns the first into "stop after this update's checkpoint"), and an interrupted piece is a result with
+    status ``"interrupted"``, never an exception through the pool."""
+    global _stop_requested
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        if _stop_requested:  # told to stop before this piece started (it was already queued to this worker)
+            return PieceResult(piece.name, piece.agent, "interrupted")
+        return _run_piece(piece, git)
+    except KeyboardInterrupt:
+        _stop_requested = True
+        return PieceResult(piece.name, piece.agent, "interrupted")
+    finally:
+        signal.signal(signal.SIGINT, _note_stop)
+
+
+def _signal_workers(sig: signal.Signals) -> None:
+    """Send ``sig`` to this process's multiprocessing children (the pool's workers)."""
+    for child in multiprocessing.active_children():
+        if child.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, sig)
 
 
 ShipMode = Literal["auto", "always", "never"]

@@ -51,6 +51,7 @@ from rlcredit.tracking import (
     environment_info,
 )
 from rlcredit.tracking.io import sync_dirs
+from rlcredit.tracking.lock import DirLock
 from rlcredit.tracking.wandb_mirror import mirror_plots
 from rlcredit.trainers.load import load_policy
 from rlcredit.trainers.loop import train
@@ -74,8 +75,9 @@ class PieceResult:
         The piece's directory name.
     agent : str
         Its contrast-table label.
-    status : {"done", "skipped", "failed"}
-        ``skipped``: it was already finished.
+    status : {"done", "skipped", "failed", "interrupted"}
+        ``skipped``: it was already finished; ``interrupted``: stopped by Ctrl-C before it finished (its run
+        directory keeps what it wrote; running the experiment again continues it).
     seconds : float
         Wall time spent on it now.
     headline : dict
@@ -90,7 +92,7 @@ class PieceResult:
 
     name: str
     agent: str
-    status: Literal["done", "skipped", "failed"]
+    status: Literal["done", "skipped", "failed", "interrupted"]
     seconds: float = 0.0
     headline: dict[str, float] = field(default_factory=dict)
     error: str = ""
@@ -134,32 +136,36 @@ def run_piece(piece: Piece) -> PieceResult:
     if piece_finished(piece):
         return PieceResult(piece.name, piece.agent, "skipped", headline=_headline(_read_eval(piece)))
     Path(piece.run_dir).mkdir(parents=True, exist_ok=True)
-    if piece.kind == "train":
-        steps, wall = _train(piece)
-        figures = _evaluate_trained(piece)
-    else:
-        steps, wall = _plan(piece)
-        figures = _evaluate_planner(piece)
-    notes: list[str] = []
-    if piece.plots:
-        notes += _plot_run(piece)
-    record = {
-        "piece": piece.name,
-        "agent": piece.agent,
-        "kind": piece.kind,
-        "algo": piece.algo,
-        "seed": piece.seed,
-        "train_env": piece.env.label,
-        "swept": piece.swept,
-        "episodes": piece.eval.episodes,
-        "greedy": piece.eval.greedy,
-        "steps": steps,
-        "wall_time": wall,
-        "piece_time": time.perf_counter() - t0,
-        "envs": figures,
-    }
-    sync_dirs()  # eval.json declares the piece finished: the files before it must be on disk first
-    atomic_write_json(Path(piece.run_dir) / EVAL_FILE, record)
+    # The run directory's lock is held throughout: by train() while it trains, here while the piece plans,
+    # evaluates and writes eval.json (nothing else writes the directory then, and the progress line tells
+    # running pieces from waiting ones by it).
+    steps, wall = _train(piece) if piece.kind == "train" else (0, math.nan)
+    with DirLock(piece.run_dir, what="run directory"):
+        if piece.kind == "train":
+            figures = _evaluate_trained(piece)
+        else:
+            steps, wall = _plan(piece)
+            figures = _evaluate_planner(piece)
+        notes: list[str] = []
+        if piece.plots:
+            notes += _plot_run(piece)
+        record = {
+            "piece": piece.name,
+            "agent": piece.agent,
+            "kind": piece.kind,
+            "algo": piece.algo,
+            "seed": piece.seed,
+            "train_env": piece.env.label,
+            "swept": piece.swept,
+            "episodes": piece.eval.episodes,
+            "greedy": piece.eval.greedy,
+            "steps": steps,
+            "wall_time": wall,
+            "piece_time": time.perf_counter() - t0,
+            "envs": figures,
+        }
+        sync_dirs()  # eval.json declares the piece finished: the files before it must be on disk first
+        atomic_write_json(Path(piece.run_dir) / EVAL_FILE, record)
     return PieceResult(
         piece.name, piece.agent, "done", time.perf_counter() - t0, _headline(record), warnings=notes
     )

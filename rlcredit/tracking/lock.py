@@ -22,7 +22,7 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["LOCK_FILE", "DirLock", "LockedError"]
+__all__ = ["LOCK_FILE", "DirLock", "LockedError", "lock_holder"]
 
 LOCK_FILE = ".rlcredit.lock"
 
@@ -118,6 +118,33 @@ class DirLock:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def lock_holder(directory: str | os.PathLike[str]) -> tuple[int, str] | None:
+    """``(pid, host)`` of the process that holds ``directory``'s lock, read from the lock file; None when free.
+
+    Only reads the file (taking even a shared lock to test it could make the holder-to-be's ``acquire`` fail):
+    a holder writes its pid and host when it takes the lock and empties the file when it releases it. A file
+    left by a process that was killed still names it: on this host, a pid that no longer runs counts as free.
+    Always None where locking is a no-op (Windows).
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        return None
+    try:
+        text = (Path(directory) / LOCK_FILE).read_bytes()[:256].decode("utf-8", "replace").split()
+    except OSError:
+        return None
+    if not text or not text[0].isdigit():
+        return None
+    pid, host = int(text[0]), (text[1] if len(text) > 1 else socket.gethostname())
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # alive, another user's
+            pass
+    return pid, host
 
 
 def _read_holder(fd: int) -> str:
