@@ -23,7 +23,8 @@ median run of each, per wall second and per CPU second of the process and its ch
 rlcredit's measurement process, which runs beside the training loop on the second core: the wall figure is
 what a user waits for, the CPU figure what the logging costs in total), with the load average: other load on
 the 2 cores moves the wall figures most. Below the table, the same ratios taken within each repeat (whose runs
-are adjacent in time) and then the median over repeats: slow phases of a shared machine cancel in them.
+are adjacent in time) and then the median over repeats, with their range: slow phases of a shared machine
+cancel in them. Last, the ratios of the fastest run of each variant (noise only slows runs down).
 """
 
 from __future__ import annotations
@@ -299,7 +300,24 @@ def main() -> None:
                 ratios = [v[i] / b[i] for b, v in zip(results[name, base], results[name, variant])]
                 paired.append(1 - statistics.median(ratios) if as_overhead else statistics.median(ratios))
             fmt = "{:.0%}" if as_overhead else "{:.2f}x"
-            print(f"  {name:8s} {text}: {fmt.format(paired[0])} / {fmt.format(paired[1])}")
+            wall = [v[0] / b[0] for b, v in zip(results[name, base], results[name, variant])]
+            spread = [1 - x for x in wall] if as_overhead else wall
+            print(
+                f"  {name:8s} {text}: {fmt.format(paired[0])} / {fmt.format(paired[1])}"
+                f"  (wall, range over repeats {fmt.format(min(spread))} to {fmt.format(max(spread))})"
+            )
+    # Noise on a shared machine only ever slows a run down, so the fastest run of each variant is the least
+    # disturbed estimate of its speed (the reason timeit reports the minimum).
+    print("\nfastest run of each variant, wall (what each costs undisturbed):")
+    best = {k: max(w for w, _ in v) for k, v in results.items()}
+    for name in args.settings.split(","):
+        line = f"  {name:8s} logging overhead {1 - best[name, 'on'] / best[name, 'off']:.0%}"
+        if (name, "anchor") in best:
+            line += (
+                f"; logging on vs anchor {best[name, 'on'] / best[name, 'anchor']:.2f}x"
+                f", logging off vs anchor {best[name, 'off'] / best[name, 'anchor']:.2f}x"
+            )
+        print(line)
     print("\nall runs (env steps per wall s / per CPU s):")
     for (name, variant), values in results.items():
         print(f"  {name:8s} {variant:6s} " + ", ".join(f"{w:,.0f}/{c:,.0f}" for w, c in values))
