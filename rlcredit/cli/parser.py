@@ -62,10 +62,7 @@ EXAMPLES = {
         "  rlcredit run runs/demo.toml --out runs/demo/mine --workers 2 --wandb disabled\n"
         "  rlcredit run runs/wirehead.toml -o trainers.ppo.steps=20000     # override a spec key\n"
         "  rlcredit run runs/wirehead.toml --resume                        # continue its newest experiment\n"
-        "  rlcredit run --resume runs/wirehead/20250101-120000              # continue this experiment\n"
-        "\n"
-        "Ctrl-C (local backend) starts no further piece; training pieces stop after their update's checkpoint (again:\n"
-        "at once; a third time kills the workers); finished pieces are kept and --resume continues the rest."
+        "  rlcredit run --resume runs/wirehead/20250101-120000              # continue this experiment"
     ),
     "sweep": (
         "examples:\n"
@@ -136,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(
         "run", "run an experiment spec: trainers and planners x seeds, then contrast table, plots, report"
+    )
+    p.description = (
+        f"{p.description}\n\nCtrl-C (local backend) starts no further piece; training pieces stop after their "
+        "update's checkpoint\n(again: at once; a third time kills the workers); finished pieces are kept and "
+        "--resume continues the rest."
     )
     p.add_argument(
         "spec",
