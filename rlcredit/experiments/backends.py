@@ -299,7 +299,9 @@ class LocalBackend:
                     for f in pending:
                         f.cancel()
                     pending = {f for f in pending if not f.cancelled()}
-                    _signal_workers(signal.SIGINT if interrupts < 3 else signal.SIGKILL)
+                    _signal_workers(
+                        signal.SIGINT if interrupts < 3 else getattr(signal, "SIGKILL", signal.SIGTERM)
+                    )
                     if interrupts >= 3:
                         raise
         finally:
