@@ -282,6 +282,8 @@ class LocalBackend:
                 try:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in finished:
+                        if f.cancelled():  # not started after an interruption: --resume runs it
+                            continue
                         r = _pool_result(f, futures[f])
                         if r.status == "interrupted":  # not finished: --resume continues it
                             interrupts = max(interrupts, 1)

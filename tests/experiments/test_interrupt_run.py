@@ -126,3 +126,27 @@ def test_ctrl_c_stops_every_process_and_resume_finishes(
         assert (out / p / "eval.json").is_file()
         assert "starting over" not in resumed.stderr
         assert len((out / p / "metrics.csv").read_text().splitlines()) > rows[p]
+
+
+def test_a_worker_stopped_alone_ends_the_run_as_interrupted(
+    write_spec: Callable[..., Path], tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path / "long.toml", "Who stopped it?", trainers=TRAINERS, planners=None, seeds=7)
+    out = tmp_path / "exp"
+    proc = _start(spec, out)
+    _wait_training(out, ["ppo-s0", "ppo-s1"], time.monotonic() + 120)
+    holder = lock_holder(out / "ppo-s0")
+    assert holder is not None
+    os.kill(holder[0], signal.SIGINT)  # someone interrupts the worker training ppo-s0, not the driver
+    try:
+        text, _ = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("rlcredit run did not end")
+    assert proc.returncode == 130, text
+    assert "failed" not in text.lower() and "Cancelled" not in text, text
+    assert f"continue with: rlcredit run --resume {out}" in text
+    assert not (out / "ppo-s0" / "eval.json").exists()
+    assert list((out / "ppo-s0" / "checkpoints").glob("ckpt_*.safetensors"))
+    assert (out / "ppo-s1" / "eval.json").is_file()  # the other worker's piece was finished, not abandoned
