@@ -51,10 +51,16 @@ def _alive(pid: int) -> bool:
 
 def _start(spec: Path, out: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "MPLBACKEND": "Agg"}
-    cmd = [sys.executable, "-m", "rlcredit.cli", "run", str(spec), "--out", str(out), "--wandb", "disabled"]
+    args = ["run", str(spec), "--out", str(out), "--wandb", "disabled", "--workers", "2"]
+    # Ctrl-C handled as in a terminal even when this test runs as a background job (whose shell made the
+    # process ignore SIGINT, which Python and so rlcredit would inherit and respect)
+    launcher = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from rlcredit.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     # its own session: the signal below goes to its process group, as a terminal's Ctrl-C does
     return subprocess.Popen(
-        [*cmd, "--workers", "2"],
+        [sys.executable, "-c", launcher, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
