@@ -69,6 +69,18 @@ def _start(spec: Path, out: Path) -> subprocess.Popen[str]:
     )
 
 
+def _interrupted_output(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The output of ``rlcredit run`` after it exits with status 130 (an interrupted run) within ``timeout``."""
+    try:
+        text, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"rlcredit run did not exit within {timeout:.0f} s of the interruption")
+    assert proc.returncode == 130, text
+    return text
+
+
 def _wait_training(out: Path, pieces: list[str], deadline: float) -> None:
     """Until every piece has written a metrics row (and so a checkpoint) and is still training."""
     while time.monotonic() < deadline:
@@ -99,13 +111,7 @@ def test_ctrl_c_stops_every_process_and_resume_finishes(
     for _ in range(presses):  # 2: "send it again to stop at once"
         os.killpg(proc.pid, signal.SIGINT)
         time.sleep(0.2)
-    try:
-        text, _ = proc.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("rlcredit run did not exit within 60 s of Ctrl-C")
-    assert proc.returncode == 130, text
+    text = _interrupted_output(proc, timeout=60)
     assert f"continue with: rlcredit run --resume {out}" in text
     assert "leaked" not in text and "Traceback" not in text, text
     deadline = time.monotonic() + 10
@@ -144,13 +150,7 @@ def test_a_worker_stopped_alone_ends_the_run_as_interrupted(
     holder = lock_holder(out / "ppo-s0")
     assert holder is not None
     os.kill(holder[0], signal.SIGINT)  # someone interrupts the worker training ppo-s0, not the driver
-    try:
-        text, _ = proc.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("rlcredit run did not end")
-    assert proc.returncode == 130, text
+    text = _interrupted_output(proc, timeout=180)
     assert "failed" not in text.lower() and "Cancelled" not in text, text
     assert f"continue with: rlcredit run --resume {out}" in text
     assert not (out / "ppo-s0" / "eval.json").exists()
