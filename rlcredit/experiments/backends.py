@@ -282,13 +282,10 @@ class LocalBackend:
                 try:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in finished:
-                        if f.cancelled():  # not started after an interruption: --resume runs it
-                            continue
                         r = _pool_result(f, futures[f])
                         if r.status == "interrupted":  # not finished: --resume continues it
                             interrupts = max(interrupts, 1)
-                            for g in pending:  # a worker was stopped: start no further piece
-                                g.cancel()
+                            pending = _cancel_queued(pending)  # a worker was stopped: start no further piece
                             continue
                         results.append(r)
                         on_result(r)
@@ -298,9 +295,7 @@ class LocalBackend:
                     # after its update's checkpoint at the first, at once at the second; a third stops the
                     # workers outright. Whatever a piece wrote stays, and --resume continues it.
                     interrupts += 1
-                    for f in pending:
-                        f.cancel()
-                    pending = {f for f in pending if not f.cancelled()}
+                    pending = _cancel_queued(pending)
                     _signal_workers(
                         signal.SIGINT if interrupts < 3 else getattr(signal, "SIGKILL", signal.SIGTERM)
                     )
@@ -311,6 +306,11 @@ class LocalBackend:
         if interrupts:
             raise KeyboardInterrupt
         return results
+
+
+def _cancel_queued(pending: set[Future[PieceResult]]) -> set[Future[PieceResult]]:
+    """Cancel the pieces no worker has taken yet (--resume runs them); returns the ones still running."""
+    return {f for f in pending if not f.cancel()}
 
 
 def _pool_result(future: Future[PieceResult], piece: Piece) -> PieceResult:
